@@ -1,0 +1,135 @@
+// CUDA alignment kernel.
+//
+// A block of 128 threads owns 128 sets.  Reduction phase: groups of kGroup lanes share a set, read
+// its points coalesced (lane i takes points i, i+kGroup, ...), accumulate moments in double and
+// sum them with warp shuffles; each group's leader parks its set's moments in shared memory.
+// Solve phase: every thread solves one set (the 3D SVD runs on all lanes, not one per group).
+#include <cuda_runtime.h>
+
+#include "../kernels.h"
+
+namespace geomaug {
+namespace {
+
+constexpr int kThreads = 128;  // sets per block, too
+constexpr int kGroup = 4;      // lanes per set in the reduction phase
+
+template <typename T, int D>
+__device__ __forceinline__ void load_point(const T* __restrict__ p, double* out) {
+  if constexpr (D == 2 && sizeof(T) == 4) {
+    const float2 v = __ldg(reinterpret_cast<const float2*>(p));
+    out[0] = v.x;
+    out[1] = v.y;
+  } else {
+#pragma unroll
+    for (int i = 0; i < D; ++i) out[i] = static_cast<double>(__ldg(p + i));
+  }
+}
+
+template <typename T, int D, bool kWeighted, bool kSquared>
+__global__ void __launch_bounds__(kThreads)
+    align_kernel(const T* __restrict__ src, const T* __restrict__ dst,
+                 const T* __restrict__ weights, AlignShape s, AlignOutputs<T> out) {
+  constexpr int K = MomentLayout<D>::size;
+  constexpr int kRow = K + 2 * D;  // moments, then the reference points
+  __shared__ double parked[kThreads][kRow];
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / kGroup, member = lane % kGroup;
+  constexpr int kSetsPerRound = 32 / kGroup;
+
+  for (int round = 0; round < 32 / kSetsPerRound; ++round) {
+    const int local = warp * 32 + round * kSetsPerRound + group;
+    const int64_t b = first + local;
+    double m[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) m[k] = 0.0;
+    double rx[D] = {}, ry[D] = {};
+    if (b < s.B && s.N > 0) {
+      const T* x = src + b * s.N * D;
+      const T* y = dst + b * s.N * D;
+      load_point<T, D>(x, rx);
+      load_point<T, D>(y, ry);
+#pragma unroll 4
+      for (int64_t p = member; p < s.N; p += kGroup) {
+        double px[D], py[D];
+        load_point<T, D>(x + p * D, px);
+        load_point<T, D>(y + p * D, py);
+#pragma unroll
+        for (int i = 0; i < D; ++i) {
+          px[i] -= rx[i];
+          py[i] -= ry[i];
+        }
+        const double w = kWeighted ? static_cast<double>(__ldg(weights + b * s.N + p)) : 1.0;
+        moments_add<D, kSquared>(m, px, py, w);
+      }
+    }
+#pragma unroll
+    for (int offset = kGroup / 2; offset > 0; offset /= 2)
+#pragma unroll
+      for (int k = 0; k < K; ++k) m[k] += __shfl_xor_sync(0xffffffffu, m[k], offset);
+    if (member == 0) {
+#pragma unroll
+      for (int k = 0; k < K; ++k) parked[local][k] = m[k];
+#pragma unroll
+      for (int i = 0; i < D; ++i) {
+        parked[local][K + i] = rx[i];
+        parked[local][K + D + i] = ry[i];
+      }
+    }
+  }
+  __syncthreads();
+
+  const int64_t b = first + threadIdx.x;
+  if (b >= s.B) return;
+  double m[K];
+#pragma unroll
+  for (int k = 0; k < K; ++k) m[k] = parked[threadIdx.x][k];
+  moments_finish<D, kSquared>(m);
+  const AlignResult<D> r = solve_alignment<D>(m, &parked[threadIdx.x][K],
+                                              &parked[threadIdx.x][K + D], s.mode,
+                                              s.allow_reflection, Epsilon<T>::value);
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    out.t[b * D + i] = static_cast<T>(r.t[i]);
+#pragma unroll
+    for (int j = 0; j < D; ++j) out.R[(b * D + i) * D + j] = static_cast<T>(r.R[i][j]);
+  }
+  out.s[b] = static_cast<T>(r.s);
+  out.rmse[b] = static_cast<T>(r.rmse);
+  out.valid[b] = r.valid;
+}
+
+template <typename T, int D>
+cudaError_t launch_dim(const T* src, const T* dst, const T* weights, const AlignShape& s,
+                       const AlignOutputs<T>& out, cudaStream_t stream) {
+  const int64_t blocks = (s.B + kThreads - 1) / kThreads;
+  if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  const dim3 grid(static_cast<unsigned>(blocks));
+  if (weights == nullptr)
+    align_kernel<T, D, false, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  else if (s.squared_weights)
+    align_kernel<T, D, true, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  else
+    align_kernel<T, D, true, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+template <typename T>
+int align_cuda(const T* src, const T* dst, const T* weights, const AlignShape& s,
+               const AlignOutputs<T>& out, void* stream) {
+  if (s.B == 0) return 0;
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const cudaError_t err = s.D == 2 ? launch_dim<T, 2>(src, dst, weights, s, out, st)
+                                   : launch_dim<T, 3>(src, dst, weights, s, out, st);
+  return static_cast<int>(err);
+}
+
+template int align_cuda<float>(const float*, const float*, const float*, const AlignShape&,
+                               const AlignOutputs<float>&, void*);
+template int align_cuda<double>(const double*, const double*, const double*, const AlignShape&,
+                                const AlignOutputs<double>&, void*);
+
+}  // namespace geomaug

@@ -1,0 +1,294 @@
+// Per-set math of the alignment op (Kabsch / Umeyama), shared by the CPU and the CUDA kernel.
+//
+// Model: dst_i ~ s R src_i + t (column vectors), minimising sum_i w_i |s R src_i + t - dst_i|^2.
+// One pass over the points accumulates weighted moments in double, about a reference point (the
+// set's first point) so that large coordinate offsets cost no precision; the solve then works on
+// the centred cross-covariance C = sum w (dst - mean_dst)(src - mean_src)^T:
+//   2D rigid/similarity: closed form (angle from the two invariants of C, no SVD);
+//   3D rigid/similarity: C = U S V^T from a Jacobi eigen-decomposition of C^T C in registers, with
+//                        U's last column a cross product, so the reflection fix is a sign;
+//   affine:              A = C Cxx^-1 through the eigen-decomposition of Cxx.
+// Degenerate sets come back as valid = false with the identity, never as NaN in the transform.
+#pragma once
+#include "common.h"
+
+namespace geomaug {
+
+// Flat layout of the moments of one set, so that they can be summed across lanes/threads.
+//   cw, cx[D], cy[D]             centroid weights w:  sum w, sum w x, sum w y
+//   mw, mx[D], my[D],            moment weights (w, or w^2 with pytorch3d's weighting)
+//   mxx[D(D+1)/2] (upper), myx[D*D] (row-major, dst index first), myy
+template <int D>
+struct MomentLayout {
+  static constexpr int cw = 0, cx = 1, cy = 1 + D, mw = 1 + 2 * D, mx = 2 + 2 * D,
+                       my = 2 + 3 * D, mxx = 2 + 4 * D, myx = mxx + D * (D + 1) / 2,
+                       myy = myx + D * D, size = myy + 1;
+  GA_HD static constexpr int xx(int i, int j) {  // index of the (i, j) entry of mxx, any order
+    return i <= j ? mxx + i * D - i * (i - 1) / 2 + (j - i) : xx(j, i);
+  }
+};
+
+// Adds one point (coordinates relative to the reference point) with weight w.  Without squared
+// moment weights the moment-weight sums equal the centroid ones and are filled in by
+// moments_finish() instead of being accumulated twice.
+template <int D, bool kSquaredWeights>
+GA_HD void moments_add(double* m, const double* x, const double* y, double w) {
+  using L = MomentLayout<D>;
+  const double wm = kSquaredWeights ? w * w : w;
+  m[L::cw] += w;
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    m[L::cx + i] += w * x[i];
+    m[L::cy + i] += w * y[i];
+  }
+  if (kSquaredWeights) {
+    m[L::mw] += wm;
+#pragma unroll
+    for (int i = 0; i < D; ++i) {
+      m[L::mx + i] += wm * x[i];
+      m[L::my + i] += wm * y[i];
+    }
+  }
+  double yy = 0.0;
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    const double wy = wm * y[i], wx = wm * x[i];
+#pragma unroll
+    for (int j = i; j < D; ++j) m[L::xx(i, j)] += wx * x[j];
+#pragma unroll
+    for (int j = 0; j < D; ++j) m[L::myx + i * D + j] += wy * x[j];
+    yy += wy * y[i];
+  }
+  m[L::myy] += yy;
+}
+
+template <int D, bool kSquaredWeights>
+GA_HD void moments_finish(double* m) {
+  using L = MomentLayout<D>;
+  if (!kSquaredWeights) {
+    m[L::mw] = m[L::cw];
+#pragma unroll
+    for (int i = 0; i < D; ++i) {
+      m[L::mx + i] = m[L::cx + i];
+      m[L::my + i] = m[L::cy + i];
+    }
+  }
+}
+
+// Symmetric eigen-decomposition by cyclic Jacobi rotations: A = V diag(lam) V^T, lam descending.
+// A is overwritten.  Converges to full double precision in a few sweeps for D <= 3.
+template <int D>
+GA_HD void sym_eig(double (&A)[D][D], double (&V)[D][D], double (&lam)[D]) {
+#pragma unroll
+  for (int i = 0; i < D; ++i)
+#pragma unroll
+    for (int j = 0; j < D; ++j) V[i][j] = i == j ? 1.0 : 0.0;
+  for (int sweep = 0; sweep < 24; ++sweep) {
+    double off = 0.0, diag = 0.0;
+    for (int p = 0; p < D; ++p) {
+      diag += A[p][p] * A[p][p];
+      for (int q = p + 1; q < D; ++q) off += A[p][q] * A[p][q];
+    }
+    if (!(off > 1e-32 * diag)) break;  // also stops on NaN
+    for (int p = 0; p < D - 1; ++p)
+      for (int q = p + 1; q < D; ++q) {
+        const double apq = A[p][q];
+        if (apq == 0.0) continue;
+        const double theta = (A[q][q] - A[p][p]) / (2.0 * apq);
+        const double at = std::fabs(theta);
+        double t = at > 1e150 ? 0.5 / theta : 1.0 / (at + std::sqrt(theta * theta + 1.0));
+        if (theta < 0.0 && at <= 1e150) t = -t;
+        const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
+        for (int k = 0; k < D; ++k) {
+          const double akp = A[k][p], akq = A[k][q];
+          A[k][p] = c * akp - s * akq;
+          A[k][q] = s * akp + c * akq;
+        }
+        for (int k = 0; k < D; ++k) {
+          const double apk = A[p][k], aqk = A[q][k];
+          A[p][k] = c * apk - s * aqk;
+          A[q][k] = s * apk + c * aqk;
+        }
+        for (int k = 0; k < D; ++k) {
+          const double vkp = V[k][p], vkq = V[k][q];
+          V[k][p] = c * vkp - s * vkq;
+          V[k][q] = s * vkp + c * vkq;
+        }
+      }
+  }
+#pragma unroll
+  for (int i = 0; i < D; ++i) lam[i] = A[i][i];
+  for (int i = 0; i < D - 1; ++i)  // selection sort, descending, columns of V follow
+    for (int j = i + 1; j < D; ++j)
+      if (lam[j] > lam[i]) {
+        const double tl = lam[i]; lam[i] = lam[j]; lam[j] = tl;
+        for (int k = 0; k < D; ++k) { const double tv = V[k][i]; V[k][i] = V[k][j]; V[k][j] = tv; }
+      }
+}
+
+template <int D>
+struct AlignResult {
+  double R[D][D];  // rotation (rigid/similarity) or linear part (affine)
+  double t[D];
+  double s;
+  double rmse;
+  bool valid;
+};
+
+template <int D>
+GA_HD void set_identity(AlignResult<D>& r) {
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    r.t[i] = 0.0;
+#pragma unroll
+    for (int j = 0; j < D; ++j) r.R[i][j] = i == j ? 1.0 : 0.0;
+  }
+  r.s = 1.0;
+  r.rmse = NAN;
+  r.valid = false;
+}
+
+// Rotation maximising tr(R^T C), and that maximum (the sum of C's signed singular values).
+// Returns false when the rotation is not determined (C of rank < D-1 up to `noise`).
+GA_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double noise,
+                         double (&R)[2][2], double& trace) {
+  const double a = C[0][0] + C[1][1], b = C[1][0] - C[0][1];  // proper rotation
+  const double ar = C[0][0] - C[1][1], br = C[0][1] + C[1][0];  // reflection
+  const double r = std::sqrt(a * a + b * b), rr = std::sqrt(ar * ar + br * br);
+  if (allow_reflection && rr > r) {
+    if (!(rr > noise)) return false;
+    const double c = ar / rr, s = br / rr;
+    R[0][0] = c; R[0][1] = s; R[1][0] = s; R[1][1] = -c;
+    trace = rr;
+  } else {
+    if (!(r > noise)) return false;
+    const double c = a / r, s = b / r;
+    R[0][0] = c; R[0][1] = -s; R[1][0] = s; R[1][1] = c;
+    trace = r;
+  }
+  return true;
+}
+
+GA_HD void cross3(const double* a, const double* b, double* c) {
+  c[0] = a[1] * b[2] - a[2] * b[1];
+  c[1] = a[2] * b[0] - a[0] * b[2];
+  c[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+GA_HD bool best_rotation(const double (&C)[3][3], bool allow_reflection, double noise,
+                         double (&R)[3][3], double& trace) {
+  double K[3][3], V[3][3], lam[3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) K[i][j] = C[0][i] * C[0][j] + C[1][i] * C[1][j] + C[2][i] * C[2][j];
+  sym_eig<3>(K, V, lam);
+  double v[3][3], Cv[3][3], u[3][3];  // v[k], u[k]: k-th right / left singular vectors
+  for (int k = 0; k < 2; ++k)
+    for (int i = 0; i < 3; ++i) v[k][i] = V[i][k];
+  cross3(v[0], v[1], v[2]);  // a proper V
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < 3; ++i) Cv[k][i] = C[i][0] * v[k][0] + C[i][1] * v[k][1] + C[i][2] * v[k][2];
+  const double s0 = std::sqrt(Cv[0][0] * Cv[0][0] + Cv[0][1] * Cv[0][1] + Cv[0][2] * Cv[0][2]);
+  if (!(s0 > noise)) return false;
+  for (int i = 0; i < 3; ++i) u[0][i] = Cv[0][i] / s0;
+  const double d = u[0][0] * Cv[1][0] + u[0][1] * Cv[1][1] + u[0][2] * Cv[1][2];
+  for (int i = 0; i < 3; ++i) u[1][i] = Cv[1][i] - d * u[0][i];
+  const double s1 = std::sqrt(u[1][0] * u[1][0] + u[1][1] * u[1][1] + u[1][2] * u[1][2]);
+  if (!(s1 > noise)) return false;  // collinear: the rotation about that line is free
+  for (int i = 0; i < 3; ++i) u[1][i] /= s1;
+  cross3(u[0], u[1], u[2]);
+  const double s2 = u[2][0] * Cv[2][0] + u[2][1] * Cv[2][1] + u[2][2] * Cv[2][2];  // signed
+  const double e = (allow_reflection && s2 < 0.0) ? -1.0 : 1.0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) R[i][j] = u[0][i] * v[0][j] + u[1][i] * v[1][j] + e * u[2][i] * v[2][j];
+  trace = s0 + s1 + e * s2;
+  return true;
+}
+
+// Solve one set from its moments.  ref_x / ref_y: the reference point the moments are taken about.
+// eps_in: machine epsilon of the input type, which sets the degeneracy thresholds.
+template <int D>
+GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const double* ref_y,
+                                     int mode, bool allow_reflection, double eps_in) {
+  using L = MomentLayout<D>;
+  AlignResult<D> r;
+  set_identity(r);
+  const double cw = m[L::cw], mw = m[L::mw];
+  if (!(cw > 0.0) || !(mw > 0.0) || !is_finite(cw) || !is_finite(mw)) return r;
+  double xb[D], yb[D];  // centroids relative to the reference point
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    xb[i] = m[L::cx + i] / cw;
+    yb[i] = m[L::cy + i] / cw;
+  }
+  double C[D][D], Cxx[D][D];  // centred cross-covariance (dst, src) and src covariance
+  double vy = m[L::myy], Mx = 0.0, My = 0.0;
+  bool finite = is_finite(vy);
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    vy += -2.0 * yb[i] * m[L::my + i] + mw * yb[i] * yb[i];
+#pragma unroll
+    for (int j = 0; j < D; ++j) {
+      C[i][j] = m[L::myx + i * D + j] - yb[i] * m[L::mx + j] - m[L::my + i] * xb[j] + mw * yb[i] * xb[j];
+      Cxx[i][j] = m[L::xx(i, j)] - xb[i] * m[L::mx + j] - m[L::mx + i] * xb[j] + mw * xb[i] * xb[j];
+      finite = finite && is_finite(C[i][j]) && is_finite(Cxx[i][j]);
+    }
+    const double ax = ref_x[i] + xb[i], ay = ref_y[i] + yb[i];
+    Mx += ax * ax;
+    My += ay * ay;
+  }
+  if (!finite) return r;
+  double vx = 0.0;
+#pragma unroll
+  for (int i = 0; i < D; ++i) vx += Cxx[i][i];
+  Mx = mw * Mx + vx;  // ~ sum w |x|^2 about the origin: the scale of rounding noise
+  My = mw * My + vy;
+  const double rel = 8.0 * eps_in;
+  if (!(vx > rel * rel * Mx)) return r;  // fewer than two distinct source points
+
+  double A[D][D], trace = 0.0;
+  if (mode == kAffine) {
+    double K[D][D], V[D][D], lam[D];
+#pragma unroll
+    for (int i = 0; i < D; ++i)
+#pragma unroll
+      for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
+    sym_eig<D>(K, V, lam);
+    if (!(lam[D - 1] > rel * rel * Mx)) return r;  // source points span less than D dimensions
+    // A = C Cxx^-1 = C V diag(1/lam) V^T
+    for (int i = 0; i < D; ++i)
+      for (int j = 0; j < D; ++j) {
+        double acc = 0.0;
+        for (int k = 0; k < D; ++k) {
+          double cv = 0.0;
+          for (int l = 0; l < D; ++l) cv += C[i][l] * V[l][k];
+          acc += cv / lam[k] * V[j][k];
+        }
+        A[i][j] = acc;
+      }
+    for (int i = 0; i < D; ++i)
+      for (int j = 0; j < D; ++j) trace += A[i][j] * C[i][j];
+    r.s = 1.0;
+  } else {
+    if (!(vy > rel * rel * My)) return r;  // fewer than two distinct destination points
+    const double noise = rel * (std::sqrt(My * vx) + std::sqrt(Mx * vy));
+    if (!best_rotation(C, allow_reflection, noise, A, trace)) return r;
+    r.s = mode == kSimilarity ? trace / vx : 1.0;
+  }
+  // t = mean_dst - s A mean_src, in absolute coordinates
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    double acc = 0.0;
+#pragma unroll
+    for (int j = 0; j < D; ++j) acc += A[i][j] * (ref_x[j] + xb[j]);
+    r.t[i] = ref_y[i] + yb[i] - r.s * acc;
+#pragma unroll
+    for (int j = 0; j < D; ++j) r.R[i][j] = A[i][j];
+  }
+  // Weighted residual sum of squares from the moments (exact in double for float input).
+  const double rss = mode == kAffine ? vy - trace : vy - 2.0 * r.s * trace + r.s * r.s * vx;
+  r.rmse = std::sqrt(rss > 0.0 ? rss / mw : 0.0);
+  r.valid = true;
+  return r;
+}
+
+}  // namespace geomaug

@@ -1,0 +1,37 @@
+// Shared definitions for the plain kernels: no torch headers here or in anything that includes this.
+#pragma once
+#include <cstdint>
+#include <cmath>
+
+#if defined(__CUDACC__)
+#define GA_HD __host__ __device__ __forceinline__
+#else
+#define GA_HD inline
+#endif
+
+namespace geomaug {
+
+// Element types the kernels are instantiated for; the binding layer maps torch dtypes onto these.
+enum class DType : int { u8 = 0, i32 = 1, i64 = 2, f32 = 3, f64 = 4 };
+
+enum Interp : int { kBilinear = 0, kNearest = 1 };
+
+// Alignment models: rotation + translation, plus uniform scale, or a general linear map.
+enum AlignMode : int { kRigid = 0, kSimilarity = 1, kAffine = 2 };
+
+template <typename T> struct Epsilon;
+template <> struct Epsilon<float> { static constexpr double value = 1.1920928955078125e-07; };
+template <> struct Epsilon<double> { static constexpr double value = 2.220446049250313e-16; };
+
+GA_HD bool is_finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf
+
+// Round half to even, as torch.round / grid_sample's nearest mode do.
+GA_HD float round_even(float v) {
+#if defined(__CUDA_ARCH__)
+  return rintf(v);
+#else
+  return std::nearbyint(v);
+#endif
+}
+
+}  // namespace geomaug

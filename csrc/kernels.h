@@ -1,0 +1,62 @@
+// The plain kernels' entry points: raw pointers, sizes and strides; no torch types.
+// CPU versions live in cpu/, CUDA versions in cuda/; the binding layer (bindings/) calls them.
+#pragma once
+#include <cstdint>
+
+#include "geomaug/align_math.h"
+#include "geomaug/parallel.h"
+#include "geomaug/warp_math.h"
+
+namespace geomaug {
+
+// Warp: dst[b] = src[b] sampled at matrices[b]^-1 (forward 3x3, row-major, double).
+// fill: C values (doubles).  T in {uint8_t, int32_t, int64_t, float, double}; bilinear only for
+// uint8/float/double.
+template <typename T>
+void warp_cpu(const T* src, T* dst, const WarpShape& shape, const double* matrices, int interp,
+              const double* fill, const ParallelFor& parallel_for);
+
+// Alignment of B sets of N D-dimensional points (contiguous (B, N, D)); weights (B, N) or null.
+struct AlignShape {
+  int64_t B, N;
+  int D;                 // 2 or 3
+  int mode;              // AlignMode
+  bool allow_reflection;
+  bool squared_weights;  // pytorch3d's weighting: centroids with w, moments with w^2
+};
+
+template <typename T>
+struct AlignOutputs {
+  T* R;        // (B, D, D)
+  T* t;        // (B, D)
+  T* s;        // (B,)
+  T* rmse;     // (B,)
+  bool* valid; // (B,)
+};
+
+template <typename T>
+void align_cpu(const T* src, const T* dst, const T* weights, const AlignShape& shape,
+               const AlignOutputs<T>& out, const ParallelFor& parallel_for);
+
+#ifdef GEOMAUG_WITH_CUDA
+// CUDA versions: same arguments, device pointers; `stream` is a cudaStream_t.  Return a CUDA error
+// code (0 = success) so that the binding layer can raise with the launch error's text.
+template <typename T>
+int warp_cuda(const T* src, T* dst, const WarpShape& shape, const double* matrices, int interp,
+              const double* fill, void* stream);
+
+template <typename T>
+int align_cuda(const T* src, const T* dst, const T* weights, const AlignShape& shape,
+               const AlignOutputs<T>& out, void* stream);
+
+// Build facts and a probe launch, for `python -m geomaug info` and the arch-coverage fallback.
+const char* cuda_arch_list();       // the arch list the build was asked for, e.g. "7.5;8.0;9.0+PTX"
+const char* cuda_arch_list_macro(); // nvcc's __CUDA_ARCH_LIST__ as compiled, e.g. "750,800,900"
+int cuda_build_version();           // CUDART_VERSION at build time
+// Launches a tiny kernel on `device`; returns the CUDA error code and fills the message buffer;
+// *binary_version / *ptx_version: what cudaFuncGetAttributes reports for the probe kernel.
+int cuda_probe(int device, char* message, int message_len, int* binary_version, int* ptx_version);
+const char* cuda_error_string(int code);
+#endif
+
+}  // namespace geomaug

@@ -1,0 +1,164 @@
+"""Face landmark templates, alignment to them, and batched aligned crops.
+
+Templates are in output pixel coordinates (pixel centres at integers, DESIGN.md §2), like the
+``cv2.warpAffine`` recipes they come from:
+
+* ``"arcface"``: the 5-point ArcFace/insightface template for 112×112 crops (left eye, right eye,
+  nose tip, left and right mouth corners; "left" = smaller x in the image).
+* ``"dlib68"``: the 68-point dlib/iBUG layout, OpenFace's mean face (``align_dlib.py``) min-max
+  normalised to the crop as OpenFace does (``size * MINMAX_TEMPLATE``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from . import align as _align
+from ._checks import fail
+from .warp import warp
+
+ARCFACE_112 = (
+    (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655),
+    (70.7299, 92.2041),
+)
+
+# OpenFace's TEMPLATE (dlib 68-point order), before min-max normalisation.
+_OPENFACE_68 = (
+    (0.0792396913815, 0.339223741112), (0.0829219487236, 0.456955367943),
+    (0.0967927109165, 0.575648016728), (0.122141515615, 0.691921601066),
+    (0.168687863544, 0.800341263616), (0.239789390707, 0.895732504778),
+    (0.325662452515, 0.977068762493), (0.422318282013, 1.04329000149),
+    (0.531777802068, 1.06080371126), (0.641296298053, 1.03981924107),
+    (0.738105872266, 0.972268833998), (0.824444363295, 0.889624082279),
+    (0.894792677532, 0.792494155836), (0.939395486253, 0.681546643421),
+    (0.96111933829, 0.562238253072), (0.970579841181, 0.441758925744),
+    (0.971193274221, 0.322118743967), (0.163846223133, 0.249151738053),
+    (0.21780354657, 0.204255863861), (0.291299351124, 0.192367318323),
+    (0.367460241458, 0.203582210627), (0.4392945113, 0.233135599851),
+    (0.586445962425, 0.228141644834), (0.660152671635, 0.195923841854),
+    (0.737466449096, 0.182360984545), (0.813236546239, 0.192828009114),
+    (0.8707571886, 0.235293377042), (0.51534533827, 0.31863546193),
+    (0.516221448289, 0.396200446263), (0.517118861835, 0.473797687758),
+    (0.51816430343, 0.553157797772), (0.433701156035, 0.604054457668),
+    (0.475501237769, 0.62076344024), (0.520712933176, 0.634268222208),
+    (0.565874114041, 0.618796581487), (0.607054002672, 0.60157671656),
+    (0.252418718401, 0.331052263829), (0.298663015648, 0.302646354002),
+    (0.355749724218, 0.303020650651), (0.403718978315, 0.33867711083),
+    (0.352507175597, 0.349987615384), (0.296791759886, 0.350478978225),
+    (0.631326076346, 0.334136672344), (0.679073381078, 0.29645404267),
+    (0.73597236153, 0.294721285802), (0.782865376271, 0.321305281656),
+    (0.740312274764, 0.341849376713), (0.68499850091, 0.343734332172),
+    (0.353167761422, 0.746189164237), (0.414587777921, 0.719053835073),
+    (0.477677654595, 0.706835892494), (0.522732900812, 0.717092275768),
+    (0.569832064287, 0.705414478982), (0.635195811927, 0.71565572516),
+    (0.69951672331, 0.739419187253), (0.639447159575, 0.805236879972),
+    (0.576410514055, 0.835436670169), (0.525398405766, 0.841706377792),
+    (0.47641545769, 0.837505914975), (0.41379548902, 0.810045601727),
+    (0.380084785646, 0.749979603086), (0.477955996282, 0.74513234612),
+    (0.523389793327, 0.748924302636), (0.571057789237, 0.74332894691),
+    (0.672409137852, 0.744177032192), (0.572539621444, 0.776609286626),
+    (0.5240106503, 0.783370783245), (0.477561227414, 0.778476346951),)
+
+TEMPLATES = ("arcface", "dlib68")
+
+
+def _size(size) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        fail(f"size must be an int or (height, width), got {size!r}")
+    if h <= 0 or w <= 0:
+        fail(f"size must be positive, got {(h, w)}")
+    return h, w
+
+
+def template(name: str = "arcface", size: int | Sequence[int] = 112, *, scale: float = 1.0,
+             dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """``(K, 2)`` template points for an output crop of ``size`` (int or ``(height, width)``).
+
+    ``scale`` zooms the template about the crop centre: below 1 leaves more margin around the face.
+
+    Example:
+        >>> template("arcface", 224).shape
+        torch.Size([5, 2])
+    """
+    h, w = _size(size)
+    if not scale > 0:
+        fail(f"scale must be positive, got {scale}")
+    if name == "arcface":
+        pts = torch.tensor(ARCFACE_112, dtype=torch.float64) * torch.tensor([w / 112, h / 112],
+                                                                            dtype=torch.float64)
+    elif name == "dlib68":
+        raw = torch.tensor(_OPENFACE_68, dtype=torch.float64)
+        lo, hi = raw.amin(0), raw.amax(0)
+        pts = (raw - lo) / (hi - lo) * torch.tensor([w, h], dtype=torch.float64)
+    else:
+        fail(f"template must be one of {TEMPLATES}, got {name!r}")
+    centre = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=torch.float64)
+    pts = centre + (pts - centre) * scale
+    return pts.to(dtype=dtype, device=device)
+
+
+def align_to_template(landmarks: torch.Tensor, template_name: str = "arcface",
+                      size: int | Sequence[int] = 112, *, scale: float = 1.0,
+                      model: str = "similarity", weights=None) -> _align.Alignment:
+    """Transform taking each ``(..., K, 2)`` landmark set onto the template for a ``size`` crop.
+
+    ``.matrix`` is the forward image → crop matrix that :func:`aligned_crop` warps with.
+
+    Example:
+        >>> lm = template("arcface") * 2 + 10           # a face twice the template size
+        >>> a = align_to_template(lm)
+        >>> bool(a.s.allclose(torch.tensor(0.5)))
+        True
+    """
+    if not isinstance(landmarks, torch.Tensor) or landmarks.dim() < 2 or landmarks.shape[-1] != 2:
+        fail(f"landmarks must be a (..., K, 2) tensor, got {getattr(landmarks, 'shape', type(landmarks))}")
+    dtype = landmarks.dtype if landmarks.dtype in (torch.float32, torch.float64) else torch.float32
+    tpl = template(template_name, size, scale=scale, dtype=dtype, device=landmarks.device)
+    if landmarks.shape[-2] != tpl.shape[0]:
+        fail(f"landmarks have {landmarks.shape[-2]} points but the {template_name!r} template has "
+             f"{tpl.shape[0]}")
+    lm = landmarks.to(dtype)
+    return _align.estimate(lm, tpl.expand_as(lm), model, weights=weights)
+
+
+def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface",
+                 size: int | Sequence[int] = 112, *, scale: float = 1.0,
+                 model: str = "similarity", fill: float | Sequence[float] = 0.0,
+                 interpolation: str = "bilinear"):
+    """Crop every face of a batch onto the template in one warp launch.
+
+    Args:
+        images: ``(B, C, H, W)`` (or ``(C, H, W)``) uint8/float tensor, any memory format.
+        landmarks: ``(B, K, 2)`` (or ``(K, 2)``) landmarks in image pixel coordinates.
+
+    Returns:
+        ``(crops, alignment)``: crops ``(B, C, h, w)`` and the :class:`~geomaug.align.Alignment`
+        whose ``.matrix`` maps image pixels to crop pixels (its ``valid`` flags degenerate faces,
+        whose crop is then the identity warp).
+
+    Example:
+        >>> imgs = torch.randint(0, 255, (4, 3, 256, 256), dtype=torch.uint8)
+        >>> lm = template("arcface").expand(4, 5, 2) * 2 + 10
+        >>> crops, a = aligned_crop(imgs, lm)
+        >>> crops.shape
+        torch.Size([4, 3, 112, 112])
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4):
+        fail(f"images must be a (B, C, H, W) or (C, H, W) tensor, got "
+             f"{getattr(images, 'shape', type(images).__name__)}")
+    single = images.dim() == 3
+    imgs = images[None] if single else images
+    lm = landmarks[None] if (single and isinstance(landmarks, torch.Tensor)
+                              and landmarks.dim() == 2) else landmarks
+    if not isinstance(lm, torch.Tensor) or lm.dim() != 3 or lm.shape[0] != imgs.shape[0]:
+        fail(f"landmarks must be (B, K, 2) with B = {imgs.shape[0]}, got "
+             f"{tuple(getattr(lm, 'shape', ()))}")
+    h, w = _size(size)
+    a = align_to_template(lm.to(imgs.device), template_name, (h, w), scale=scale, model=model)
+    crops = warp(imgs, a.matrix, (h, w), interpolation=interpolation, fill=fill)
+    return (crops[0], a) if single else (crops, a)

@@ -1,0 +1,107 @@
+"""Backend choice: the missing-extension path, a build for another torch, the arch-mismatch
+fallback on a simulated GPU, and GEOMAUG_BACKEND."""
+import json
+import warnings
+
+import pytest
+import torch
+
+import geomaug
+from geomaug import _backend
+
+
+@pytest.fixture
+def fresh_backend(monkeypatch):
+    """Backend state forgotten before and after the test (it is cached per process)."""
+    _backend._reset_for_tests()
+    yield monkeypatch
+    _backend._reset_for_tests()
+
+
+def test_missing_build_info_means_not_built(fresh_backend, tmp_path):
+    fresh_backend.setattr(_backend, "PACKAGE_DIR", tmp_path)
+    ext = _backend.extension()
+    assert ext.module is None and "not built" in ext.reason
+
+
+def test_build_for_another_torch_is_not_loaded(fresh_backend, tmp_path):
+    (tmp_path / "_build_info.json").write_text(json.dumps({"torch_version": "1.13.0", "cuda": False}))
+    fresh_backend.setattr(_backend, "PACKAGE_DIR", tmp_path)
+    ext = _backend.extension()
+    assert ext.module is None
+    assert "built against torch 1.13.0" in ext.reason and "pip install" in ext.reason
+
+
+def test_missing_extension_falls_back_with_one_warning(fresh_backend, tmp_path, rng):
+    fresh_backend.setattr(_backend, "PACKAGE_DIR", tmp_path)
+    fresh_backend.setenv("GEOMAUG_BACKEND", "auto")
+    src = torch.randn(4, 10, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = geomaug.estimate(src, 3 * src + 1)
+        geomaug.estimate(src, 3 * src + 1)
+    ours = [w for w in caught if issubclass(w.category, geomaug.GeomaugWarning)]
+    assert len(ours) == 1 and "not built" in str(ours[0].message)
+    torch.testing.assert_close(a.s, torch.full((4,), 3.0))
+
+
+def test_backend_ext_fails_loudly_without_extension(fresh_backend, tmp_path):
+    fresh_backend.setattr(_backend, "PACKAGE_DIR", tmp_path)
+    fresh_backend.setenv("GEOMAUG_BACKEND", "ext")
+    with pytest.raises(RuntimeError, match="GEOMAUG_BACKEND=ext.*not built"):
+        geomaug.estimate(torch.randn(2, 5, 2), torch.randn(2, 5, 2))
+
+
+def test_backend_env_value_is_checked(fresh_backend):
+    fresh_backend.setenv("GEOMAUG_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="GEOMAUG_BACKEND must be"):
+        _backend.mode()
+
+
+def test_backend_torch_never_uses_the_extension(fresh_backend):
+    fresh_backend.setenv("GEOMAUG_BACKEND", "torch")
+    assert _backend.use_extension("align", torch.device("cpu")) is False
+
+
+def _simulate_cuda_build(monkeypatch, arch_list, capability, probe=(0, "ok")):
+    ext = _backend.extension()
+    monkeypatch.setattr(ext, "module", ext.module or object())
+    monkeypatch.setattr(ext, "build_info", {**ext.build_info, "cuda": True, "arch_list": arch_list})
+    monkeypatch.setattr(_backend, "_device_capability", lambda index: capability)
+    monkeypatch.setattr(_backend, "_probe", lambda index: probe)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: "Simulated GPU")
+
+
+def test_uncovered_gpu_warns_once_with_rebuild_command(fresh_backend):
+    fresh_backend.setenv("GEOMAUG_BACKEND", "auto")
+    _simulate_cuda_build(fresh_backend, "7.5;8.0;8.6", (9, 0))
+    dev = torch.device("cuda", 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _backend.use_extension("warp", dev) is False
+        assert _backend.use_extension("align", dev) is False
+    assert len(caught) == 1
+    msg = str(caught[0].message)
+    assert "sm_90" in msg and "SASS: sm_75 sm_80 sm_86" in msg and "PTX: none" in msg
+    assert "GEOMAUG_CUDA_ARCH_LIST='7.5;8.0;8.6;9.0' pip install" in msg
+
+
+def test_uncovered_gpu_with_backend_ext_raises(fresh_backend):
+    fresh_backend.setenv("GEOMAUG_BACKEND", "ext")
+    _simulate_cuda_build(fresh_backend, "7.5", (8, 0))
+    with pytest.raises(RuntimeError, match="sm_80"):
+        _backend.use_extension("warp", torch.device("cuda", 0))
+
+
+@pytest.mark.parametrize("arch_list, cap", [("7.5;8.0;9.0+PTX", (12, 0)), ("8.0", (8, 6))])
+def test_covered_gpu_uses_the_extension(fresh_backend, arch_list, cap):
+    fresh_backend.setenv("GEOMAUG_BACKEND", "auto")
+    _simulate_cuda_build(fresh_backend, arch_list, cap)
+    assert _backend.use_extension("warp", torch.device("cuda", 0)) is True
+
+
+def test_failed_probe_falls_back(fresh_backend):
+    fresh_backend.setenv("GEOMAUG_BACKEND", "auto")
+    _simulate_cuda_build(fresh_backend, "9.0", (9, 0), probe=(209, "no kernel image is available"))
+    with pytest.warns(geomaug.GeomaugWarning, match="probe kernel failed"):
+        assert _backend.use_extension("warp", torch.device("cuda", 0)) is False
