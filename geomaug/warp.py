@@ -161,4 +161,5 @@ if _backend.extension().module is not None:
     @torch.library.register_fake("geomaug::warp")
     def _warp_fake(src, matrix, out_h, out_w, interpolation, fill):
         fmt = torch._prims_common.suggest_memory_format(src)
-        return src.new_empty((src.shape[0], src.shape[1], out_h, out_w), memory_format=fmt)
+        return torch.empty((src.shape[0], src.shape[1], out_h, out_w), dtype=src.dtype,
+                           device=src.device, memory_format=fmt)
