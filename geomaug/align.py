@@ -179,12 +179,13 @@ class _BestRotation(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, C, allow_reflection):
+    def forward(ctx, C, allow_reflection, noise):
         U, S, Vh = torch.linalg.svd(C)
         V = Vh.mT
         e = torch.ones_like(S)
-        if not allow_reflection:
-            e[..., -1] = torch.sign(torch.linalg.det(U) * torch.linalg.det(V))
+        d = torch.sign(torch.linalg.det(U) * torch.linalg.det(V))
+        # A reflection only when allowed and better by more than the noise; ties go to R proper.
+        e[..., -1] = torch.where(allow_reflection & (S[..., -1] > noise), torch.ones_like(d), d)
         R = (U * e[..., None, :]) @ Vh
         signed = S * e
         ctx.save_for_backward(R, V, signed)
@@ -200,7 +201,7 @@ class _BestRotation(torch.autograd.Function):
                         torch.zeros_like(G))
         H = H - torch.diag_embed(torch.diagonal(H, dim1=-2, dim2=-1))
         gC = R @ V @ (H - H.mT) @ V.mT + gtrace[..., None, None] * R
-        return gC, None
+        return gC, None, None
 
 
 def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
@@ -252,10 +253,11 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
             b = C[:, 1, 0] - C[:, 0, 1]
             ar = C[:, 0, 0] - C[:, 1, 1]
             br = C[:, 0, 1] + C[:, 1, 0]
-            best = torch.maximum(torch.hypot(a, b), torch.hypot(ar, br)) if allow_reflection \
-                else torch.hypot(a, b)
+            best = torch.maximum(torch.hypot(a, b), torch.hypot(ar, br) - 2 * noise) \
+                if allow_reflection else torch.hypot(a, b)
             valid = valid & (best > noise)
-        A, trace = _BestRotation.apply(torch.where(valid[:, None, None], C, eye), allow_reflection)
+        A, trace = _BestRotation.apply(torch.where(valid[:, None, None], C, eye),
+                                       torch.tensor(bool(allow_reflection), device=x.device), noise)
         safe_vx = torch.where(valid, vx, torch.ones_like(vx))
         s = trace / safe_vx if mode == MODELS["similarity"] else torch.ones_like(vx)
         rss = vy - 2 * s * trace + s * s * vx

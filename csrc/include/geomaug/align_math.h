@@ -149,13 +149,15 @@ GA_HD void set_identity(AlignResult<D>& r) {
 }
 
 // Rotation maximising tr(R^T C), and that maximum (the sum of C's signed singular values).
-// Returns false when the rotation is not determined (C of rank < D-1 up to `noise`).
+// Returns false when the rotation is not determined (C of rank < D-1 up to `noise`).  With
+// allow_reflection a reflection is chosen only when it fits better by more than `noise`; a tie
+// (coplanar points in 3D, two points in 2D: the mirror image fits as well) goes to the rotation.
 GA_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double noise,
                          double (&R)[2][2], double& trace) {
   const double a = C[0][0] + C[1][1], b = C[1][0] - C[0][1];  // proper rotation
   const double ar = C[0][0] - C[1][1], br = C[0][1] + C[1][0];  // reflection
   const double r = std::sqrt(a * a + b * b), rr = std::sqrt(ar * ar + br * br);
-  if (allow_reflection && rr > r) {
+  if (allow_reflection && rr - r > 2.0 * noise) {  // ties (smallest singular value ~ 0): proper
     if (!(rr > noise)) return false;
     const double c = ar / rr, s = br / rr;
     R[0][0] = c; R[0][1] = s; R[1][0] = s; R[1][1] = -c;
@@ -197,7 +199,7 @@ GA_HD bool best_rotation(const double (&C)[3][3], bool allow_reflection, double 
   for (int i = 0; i < 3; ++i) u[1][i] /= s1;
   cross3(u[0], u[1], u[2]);
   const double s2 = u[2][0] * Cv[2][0] + u[2][1] * Cv[2][1] + u[2][2] * Cv[2][2];  // signed
-  const double e = (allow_reflection && s2 < 0.0) ? -1.0 : 1.0;
+  const double e = (allow_reflection && s2 < -noise) ? -1.0 : 1.0;  // ties: proper rotation
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) R[i][j] = u[0][i] * v[0][j] + u[1][i] * v[1][j] + e * u[2][i] * v[2][j];
   trace = s0 + s1 + e * s2;

@@ -1,0 +1,337 @@
+"""Alignment: recovery of random transforms, weights, reflections, agreement with scikit-image and
+with a transcription of pytorch3d, degenerate items, kernels vs the PyTorch path, gradients."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skimage.transform import EuclideanTransform, SimilarityTransform
+
+import geomaug
+from geomaug.align import MODELS, align_reference
+from conftest import DEVICES, device_or_skip, needs_ext
+
+
+def random_rotation(B, D, dtype=torch.float64):
+    q, r = torch.linalg.qr(torch.randn(B, D, D, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[..., None, :]
+    q[torch.linalg.det(q) < 0, :, 0] *= -1
+    return q.to(dtype)
+
+
+def random_problem(B, N, D, dtype=torch.float32, noise=0.0, model="similarity"):
+    src = torch.randn(B, N, D, dtype=torch.float64) * 3 + torch.randn(B, 1, D, dtype=torch.float64) * 10
+    if model == "affine":
+        A = torch.randn(B, D, D, dtype=torch.float64) + 2 * torch.eye(D, dtype=torch.float64)
+        s = torch.ones(B, dtype=torch.float64)
+    else:
+        A = random_rotation(B, D)
+        s = torch.rand(B, dtype=torch.float64) * 2 + 0.5 if model == "similarity" else torch.ones(B, dtype=torch.float64)
+    t = torch.randn(B, D, dtype=torch.float64) * 5
+    dst = s[:, None, None] * src @ A.mT + t[:, None] + noise * torch.randn(B, N, D, dtype=torch.float64)
+    return src.to(dtype), dst.to(dtype), A, s, t
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("model", ["rigid", "similarity", "affine"])
+def test_recovers_random_transforms(rng, device, D, model):
+    dev = device_or_skip(device)
+    src, dst, A, s, t = random_problem(64, 30, D, torch.float64, model=model)
+    a = geomaug.estimate(src.to(dev), dst.to(dev), model)
+    assert a.valid.all()
+    torch.testing.assert_close(a.R.cpu(), A, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(a.s.cpu(), s, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(a.t.cpu(), t, atol=1e-8, rtol=1e-8)
+    assert (a.rmse < 1e-6).all()
+    torch.testing.assert_close(a.apply(src.to(dev)), dst.to(dev), atol=1e-8, rtol=1e-8)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("D", [2, 3])
+def test_float32_within_1e5_of_float64_reference(rng, device, D):
+    dev = device_or_skip(device)
+    src, dst, *_ = random_problem(500, 68, D, torch.float32, noise=0.05)
+    a = geomaug.estimate(src.to(dev), dst.to(dev), "similarity")
+    R, t, s, rmse, valid = align_reference(src.double(), dst.double(), None, 1, False)
+    assert a.valid.all() and valid.all()
+    assert ((a.R.cpu().double() - R).abs().amax((-2, -1)) <= 1e-5).all()
+    assert ((a.s.cpu().double() - s).abs() <= 1e-5 * s).all()
+    scale = src.double().abs().amax((-2, -1)) * s + t.abs().amax(-1)
+    assert ((a.t.cpu().double() - t).abs().amax(-1) <= 1e-5 * scale).all()
+    assert ((a.rmse.cpu().double() - rmse).abs() <= 1e-5 * rmse + 1e-6).all()
+
+
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("model", ["rigid", "similarity", "affine"])
+def test_weights_are_true_weighted_least_squares(rng, D, model):
+    """Integer weights fit exactly like repeating each point that many times."""
+    src, dst, *_ = random_problem(8, 20, D, torch.float64, noise=0.3, model=model)
+    w = torch.from_numpy(rng.integers(0, 4, (8, 20))).double()
+    w[:, :D + 2] = 1  # keep every set well determined
+    a = geomaug.estimate(src, dst, model, weights=w)
+    for b in range(8):
+        reps = w[b].long()
+        rep = geomaug.estimate(src[b].repeat_interleave(reps, 0), dst[b].repeat_interleave(reps, 0), model)
+        torch.testing.assert_close(a.matrix[b], rep.matrix, atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(a.rmse[b], rep.rmse, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("D", [2, 3])
+def test_reflections(D):
+    src, dst, A, s, t = random_problem(16, 25, D, torch.float64)
+    flip = torch.ones(D, dtype=torch.float64)
+    flip[0] = -1
+    dst_reflected = dst * flip
+    allowed = geomaug.estimate(src, dst_reflected, allow_reflection=True)
+    torch.testing.assert_close(torch.linalg.det(allowed.R), -torch.ones(16, dtype=torch.float64))
+    torch.testing.assert_close(allowed.apply(src), dst_reflected, atol=1e-8, rtol=1e-8)
+    proper = geomaug.estimate(src, dst_reflected)
+    torch.testing.assert_close(torch.linalg.det(proper.R), torch.ones(16, dtype=torch.float64))
+    assert (proper.rmse > 0.1).all()
+    # A proper rotation is still found when reflections are allowed but not needed.
+    ok = geomaug.estimate(src, dst, allow_reflection=True)
+    torch.testing.assert_close(ok.R, A, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("model, sk", [("similarity", SimilarityTransform), ("rigid", EuclideanTransform)])
+def test_agrees_with_scikit_image_umeyama(rng, D, model, sk):
+    src, dst, *_ = random_problem(20, 12, D, torch.float64, noise=0.5, model=model)
+    a = geomaug.estimate(src, dst, model)
+    for b in range(20):
+        tf = sk.from_estimate(src[b].numpy(), dst[b].numpy())
+        np.testing.assert_allclose(a.matrix[b].numpy(), tf.params, atol=1e-9, rtol=1e-9)
+
+
+def pytorch3d_alignment(X, Y, weights=None, estimate_scale=False, allow_reflection=False, eps=1e-9):
+    """A transcription of pytorch3d.ops.corresponding_points_alignment for (B, N, D) tensors."""
+    b, n, dim = X.shape
+    if weights is None:
+        Xmu, Ymu = X.mean(1, keepdim=True), Y.mean(1, keepdim=True)
+    else:
+        wsum = weights.sum(1)[:, None, None].clamp(eps)
+        Xmu = (X * weights[..., None]).sum(1, keepdim=True) / wsum
+        Ymu = (Y * weights[..., None]).sum(1, keepdim=True) / wsum
+    Xc, Yc = X - Xmu, Y - Ymu
+    total_weight = torch.full((b,), float(max(n, 1)), dtype=X.dtype)
+    if weights is not None:
+        Xc = Xc * weights[..., None]
+        Yc = Yc * weights[..., None]
+        total_weight = weights.sum(1).clamp(eps)
+    XYcov = Xc.transpose(2, 1) @ Yc / total_weight[:, None, None]
+    U, S, Vh = torch.linalg.svd(XYcov)
+    V = Vh.mT
+    E = torch.eye(dim, dtype=X.dtype).repeat(b, 1, 1)
+    if not allow_reflection:
+        E[:, -1, -1] = torch.det(U @ V.mT)
+    R = U @ E @ V.mT
+    if estimate_scale:
+        trace_ES = (torch.diagonal(E, dim1=1, dim2=2) * S).sum(1)
+        Xcov = (Xc * Xc).sum((1, 2)) / total_weight
+        s = trace_ES / Xcov.clamp(eps)
+        T = Ymu[:, 0] - s[:, None] * (Xmu @ R)[:, 0]
+    else:
+        T = Ymu[:, 0] - (Xmu @ R)[:, 0]
+        s = torch.ones(b, dtype=X.dtype)
+    return R, T, s
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("n_points", [100, 3, 2, 1])
+@pytest.mark.parametrize("random_weights", [False, True])
+@pytest.mark.parametrize("estimate_scale", [False, True])
+@pytest.mark.parametrize("reflect", [False, True])
+@pytest.mark.parametrize("allow_reflection", [False, True])
+def test_pytorch3d_compatible_grid(rng, dim, n_points, random_weights, estimate_scale, reflect,
+                                   allow_reflection):
+    """pytorch3d's own test grid (batch 10; X ~ randn; s ~ U(0.1, 1.1); weights normalised then
+    zeroed where w*n <= 0.3): the drop-in must give pytorch3d's answer wherever it is unique."""
+    b = 10
+    X = torch.randn(b, n_points, dim, dtype=torch.float64)
+    R = random_rotation(b, dim)
+    if reflect:
+        M = torch.ones(b, dim, dtype=torch.float64)
+        M[torch.arange(b), torch.from_numpy(rng.integers(0, dim, b))] = -1
+        R = M[..., None] * R
+    T = torch.randn(b, dim, dtype=torch.float64)
+    s = torch.rand(b, dtype=torch.float64) + 0.1 if estimate_scale else torch.ones(b, dtype=torch.float64)
+    weights = None
+    if random_weights:
+        weights = torch.rand(b, n_points, dtype=torch.float64)
+        weights = weights / weights.sum(1, keepdim=True)
+        weights[weights * n_points <= 0.3] = 0.0
+    Y = s[:, None, None] * X @ R + T[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ours = geomaug.corresponding_points_alignment(X, Y, weights, estimate_scale, allow_reflection)
+    theirs = pytorch3d_alignment(X, Y, weights, estimate_scale, allow_reflection)
+    assert ours.R.shape == (b, dim, dim) and ours.T.shape == (b, dim) and ours.s.shape == (b,)
+    # Unique answer: enough points with non-zero weight, spanning the space.
+    used = torch.full((b,), n_points) if weights is None else (weights > 0).sum(1)
+    unique = used >= dim + 1
+    if reflect and not allow_reflection:
+        torch.testing.assert_close(torch.det(ours.R), torch.ones(b, dtype=torch.float64))
+        unique = unique & False  # the best proper rotation: compare with pytorch3d below
+        theirs_ok = torch.full((b,), n_points >= dim + 1)
+        if weights is not None:
+            theirs_ok &= used >= dim + 1
+        for name, o, t in (("R", ours.R, theirs[0]), ("T", ours.T, theirs[1]), ("s", ours.s, theirs[2])):
+            torch.testing.assert_close(o[theirs_ok], t[theirs_ok], atol=1e-7, rtol=1e-7, msg=name)
+        return
+    for name, o, t in (("R", ours.R, theirs[0]), ("T", ours.T, theirs[1]), ("s", ours.s, theirs[2])):
+        torch.testing.assert_close(o[unique], t[unique], atol=1e-7, rtol=1e-7, msg=name)
+    # And the transform is the true one there.
+    torch.testing.assert_close(ours.R[unique], R[unique], atol=1e-7, rtol=1e-7)
+    torch.testing.assert_close(ours.s[unique], s[unique], atol=1e-7, rtol=1e-7)
+
+
+def test_pytorch3d_weighting_quirk_is_followed():
+    """With non-uniform weights pytorch3d's covariance uses w²: the drop-in follows it, while
+    estimate() does true weighted least squares; the two differ on noisy data."""
+    X, Y, *_ = random_problem(6, 40, 3, torch.float64, noise=0.5)
+    w = torch.rand(6, 40, dtype=torch.float64) + 0.1
+    ours = geomaug.corresponding_points_alignment(X, Y, w, estimate_scale=True)
+    theirs = pytorch3d_alignment(X, Y, w, estimate_scale=True)
+    torch.testing.assert_close(ours.R, theirs[0], atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(ours.T, theirs[1], atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(ours.s, theirs[2], atol=1e-10, rtol=1e-10)
+    wls = geomaug.estimate(X, Y, weights=w)
+    assert (wls.R - ours.R.mT).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_degenerate_items_are_flagged_without_touching_the_rest(device):
+    dev = device_or_skip(device)
+    src, dst, A, s, t = random_problem(7, 10, 3, torch.float32)
+    w = torch.ones(7, 10)
+    src[1] = src[1, :1]                      # all source points equal
+    src[2, :, :] = torch.linspace(0, 1, 10)[:, None] * torch.tensor([1.0, 2.0, 3.0])  # collinear
+    w[3] = 0                                 # zero total weight
+    src[4, 3, 1] = float("nan")              # non-finite
+    dst[5, 0, 0] = float("inf")
+    dst[6] = dst[6, :1]                      # all destination points equal
+    a = geomaug.estimate(src.to(dev), dst.to(dev), weights=w.to(dev))
+    assert a.valid.cpu().tolist() == [True] + [False] * 6
+    eye = torch.eye(4).expand(6, 4, 4)
+    torch.testing.assert_close(a.matrix[1:].cpu(), eye)
+    assert torch.isnan(a.rmse[1:]).all() and torch.isfinite(a.matrix).all()
+    torch.testing.assert_close(a.R[0].cpu().double(), A[0], atol=1e-5, rtol=1e-5)
+
+
+def test_two_points_in_2d_determine_a_similarity():
+    src = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])
+    dst = torch.tensor([[[1.0, 1.0], [1.0, 3.0]]])
+    a = geomaug.estimate(src, dst)
+    assert a.valid.all()
+    torch.testing.assert_close(a.s, torch.tensor([2.0]))
+    torch.testing.assert_close(a.apply(src), dst)
+    one = geomaug.estimate(src[:, :1], dst[:, :1])
+    assert not one.valid.any()
+
+
+@needs_ext
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("mode", [0, 1, 2])
+@pytest.mark.parametrize("weighted", [None, "w", "w2"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernel_matches_reference(rng, device, D, mode, weighted, dtype):
+    dev = device_or_skip(device)
+    model = [k for k, v in MODELS.items() if v == mode][0]
+    src, dst, *_ = random_problem(200, int(rng.integers(4, 80)), D, dtype, noise=0.2, model=model)
+    w = None if weighted is None else torch.rand(src.shape[:2], dtype=dtype)
+    refl = bool(rng.integers(0, 2))
+    args = (src, dst, w, mode, refl, weighted == "w2")
+    ours = torch.ops.geomaug.align(*[a.to(dev) if isinstance(a, torch.Tensor) else a for a in args])
+    ref = align_reference(*args)
+    tol = 2e-5 if dtype == torch.float32 else 1e-8
+    assert torch.equal(ours[4].cpu(), ref[4])
+    for name, o, r in zip(("R", "t", "s", "rmse"), ours[:4], ref[:4]):
+        scale = r.abs().max().clamp_min(1)
+        assert (o.cpu() - r).abs().max() <= tol * scale, name
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_any_batch_shape_and_large_n(device):
+    dev = device_or_skip(device)
+    src, dst, A, s, t = random_problem(6, 10000, 3, torch.float32, noise=0.01)
+    a = geomaug.estimate(src.view(2, 3, 10000, 3).to(dev), dst.view(2, 3, 10000, 3).to(dev))
+    assert a.matrix.shape == (2, 3, 4, 4) and a.valid.shape == (2, 3) and a.valid.all()
+    torch.testing.assert_close(a.s.reshape(6).cpu().double(), s, atol=1e-4, rtol=1e-4)
+    empty = geomaug.estimate(torch.zeros(0, 5, 2, device=dev), torch.zeros(0, 5, 2, device=dev))
+    assert empty.matrix.shape == (0, 3, 3)
+
+
+def test_inverse_matrix_maps_back():
+    src, dst, *_ = random_problem(5, 8, 2, torch.float64)
+    a = geomaug.estimate(src, dst)
+    back = torch.cat([dst, torch.ones(5, 8, 1, dtype=torch.float64)], -1) @ a.inverse_matrix().mT
+    torch.testing.assert_close(back[..., :2], src)
+
+
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("model", ["rigid", "similarity", "affine"])
+def test_gradcheck(D, model):
+    src, dst, *_ = random_problem(3, 6, D, torch.float64, noise=0.2, model=model)
+    src.requires_grad_()
+    dst.requires_grad_()
+
+    def f(x, y):
+        a = geomaug.estimate(x, y, model)
+        return a.matrix, a.rmse
+
+    assert torch.autograd.gradcheck(f, (src, dst))
+
+
+@pytest.mark.parametrize("D", [2, 3])
+def test_gradients_finite_with_repeated_singular_values(D):
+    """Symmetric point sets (square, cube corners) have repeated singular values: a generic SVD
+    backward divides by their differences; ours stays finite and correct."""
+    corners = torch.tensor([[float(i >> k & 1) for k in range(D)] for i in range(2 ** D)],
+                           dtype=torch.float64) * 2 - 1
+    src = corners[None].clone().requires_grad_()
+    R = random_rotation(1, D)
+    dst = (1.5 * corners @ R[0].T + 0.3).detach()[None].requires_grad_()
+
+    def f(x, y):
+        a = geomaug.estimate(x, y)
+        return a.matrix
+
+    out = f(src, dst)
+    out.sum().backward()
+    assert torch.isfinite(src.grad).all() and torch.isfinite(dst.grad).all()
+    assert torch.autograd.gradcheck(f, (src.detach().requires_grad_(), dst.detach().requires_grad_()))
+
+
+@pytest.mark.parametrize("args, match", [
+    ((torch.zeros(5, 4), torch.zeros(5, 4)), r"D in \{2, 3\}"),
+    ((torch.zeros(5, 2), torch.zeros(6, 2)), "dst must have src's shape"),
+    ((torch.zeros(5, 2, dtype=torch.int64),) * 2, "float32 or float64"),
+    ((torch.zeros(5, 2), torch.zeros(5, 2, dtype=torch.float64)), "dtype and device"),
+    ((np.zeros((5, 2)), np.zeros((5, 2))), "must be a torch.Tensor"),
+])
+def test_bad_input_is_a_clear_error(args, match):
+    with pytest.raises(geomaug.InputError, match=match):
+        geomaug.estimate(*args)
+
+
+def test_bad_weights_and_model():
+    x = torch.zeros(2, 5, 2)
+    with pytest.raises(geomaug.InputError, match=r"weights must be \(..., N\) = \(2, 5\)"):
+        geomaug.estimate(x, x, weights=torch.ones(5))
+    with pytest.raises(geomaug.InputError, match="model must be one of"):
+        geomaug.estimate(x, x, "projective")
+
+
+@needs_ext
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck_align(device):
+    dev = device_or_skip(device)
+    src, dst, *_ = random_problem(4, 9, 3, torch.float32, noise=0.1)
+    w = torch.rand(4, 9)
+    for args in ((src, dst, None, 1, False, False), (src, dst, w, 0, True, True),
+                 (src[..., :2].contiguous(), dst[..., :2].contiguous(), w, 2, False, False)):
+        args = tuple(a.to(dev) if isinstance(a, torch.Tensor) else a for a in args)
+        torch.library.opcheck(torch.ops.geomaug.align.default, args)
