@@ -90,9 +90,28 @@ class Recorder:
                "reps": timing.get("reps"), "threads": threads, **extra}
         self.records.append(rec)
         print(f"  [{workload} {device.type} B={batch}] {library:<22} median {fmt_time(rec['median_s']):>9}"
-              f"  per item {fmt_time(rec['per_item_s']):>9}  ({rec['reps']} reps, {n_items} items)",
+              f"  per item {fmt_time(rec['per_item_s']):>9}  "
+              + ("(computed)" if extra.get("is_floor") else f"({rec['reps']} reps, {n_items} items)"),
               flush=True)
         return rec
+
+    def time(self, fn, settings: Settings, *, library: str, device: torch.device,
+             **fields) -> dict | None:
+        """measure() then add(); a peer that raises is reported and skipped (geomaug's errors
+        propagate, so a broken geomaug fails the run)."""
+        try:
+            timing = measure(fn, device, settings)
+        except Exception as exc:
+            if library == "geomaug":
+                raise
+            msg = f"{library} on {device.type}, {fields.get('workload')} B={fields.get('batch')}: " \
+                  f"{type(exc).__name__}: {exc}"
+            print(f"  [error] {msg}; skipped", flush=True)
+            self.records[0].setdefault("errors", []).append(msg)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            return None
+        return self.add(library=library, device=device, timing=timing, **fields)
 
     def results(self) -> list[dict]:
         return [r for r in self.records if r["workload"] != "env"]

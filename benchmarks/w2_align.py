@@ -50,7 +50,7 @@ def _check(label: str, src, dst) -> dict:
     diff = {"max_abs_R": float((a.R - R.mT).abs().max()), "max_abs_s": float((a.s - s).abs().max()),
             "max_abs_t": float((a.t - T).abs().max())}
     ok = diff["max_abs_R"] < 1e-3 and diff["max_abs_s"] < 1e-3 and diff["max_abs_t"] < 1e-3
-    diff["ok"] = ok
+    diff["ok"], diff["at"] = ok, label
     print(f"  [check {label}] geomaug vs pytorch3d-style torch: max|ΔR| {diff['max_abs_R']:.2e}  "
           f"max|Δs| {diff['max_abs_s']:.2e}  max|Δt| {diff['max_abs_t']:.2e}  "
           f"{'OK' if ok else 'MISMATCH (> 1e-3)'}", flush=True)
@@ -103,10 +103,9 @@ def run(rec: Recorder, device: torch.device, settings: Settings) -> None:
                         **common)
 
             def add(library, fn, n_items=B, **extra):
-                timing = measure(fn, device, settings)
-                if floor is not None:
-                    extra["fraction_of_floor"] = floor / timing["median_s"]
-                return rec.add(library=library, n_items=n_items, timing=timing, **common, **extra)
+                r = rec.time(fn, settings, library=library, n_items=n_items, **common, **extra)
+                if r is not None and floor is not None:
+                    r["fraction_of_floor"] = floor / r["median_s"]
 
             add("geomaug", lambda: geomaug.estimate(src, dst, model="similarity"),
                 backend=backend, check=checked)

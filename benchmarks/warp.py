@@ -9,7 +9,7 @@ import geomaug
 from geomaug import _backend
 
 from . import peers
-from .harness import Recorder, Settings, measure, sync
+from .harness import Recorder, Settings, sync
 
 IN_HW, OUT_HW = (512, 512), (448, 448)
 FULL_BATCH, QUICK_BATCH = 64, 4
@@ -70,16 +70,20 @@ def run(rec: Recorder, device: torch.device, settings: Settings, cpu_threads: in
     out = geo()
     checks = [_check("torch affine_grid+grid_sample", label, out, grid())]
     if kornia_ok:
-        checks.append(_check("kornia warp_affine", label, out, kor()))
+        try:
+            checks.append(_check("kornia warp_affine", label, out, kor()))
+        except Exception as exc:  # a kornia that imports but does not run here
+            print(f"  [skip] kornia failed on {device.type} ({type(exc).__name__}: {exc})", flush=True)
+            kornia_ok = False
     del out
     common = dict(workload="warp", device=device, batch=B, n_items=B, threads=threads,
                   in_hw=list(IN_HW), out_hw=list(OUT_HW), dtype="uint8", channels=3)
-    rec.add(library="geomaug", timing=measure(geo, device, settings),
-            backend=_backend.backend_name("warp", device), check=checks, **common)
-    rec.add(library="torch grid_sample", timing=measure(grid, device, settings),
-            note="F.affine_grid + F.grid_sample(align_corners=True), uint8→float32→round→uint8 "
-                 "timed", **common)
+    rec.time(geo, settings, library="geomaug", backend=_backend.backend_name("warp", device),
+             check=checks, **common)
+    rec.time(grid, settings, library="torch grid_sample",
+             note="F.affine_grid + F.grid_sample(align_corners=True), uint8→float32→round→uint8 "
+                  "timed", **common)
     if kornia_ok:
-        rec.add(library="kornia", timing=measure(kor, device, settings),
-                note="kornia.geometry.transform.warp_affine(align_corners=True), "
-                     "uint8→float32→round→uint8 timed", **common)
+        rec.time(kor, settings, library="kornia",
+                 note="kornia.geometry.transform.warp_affine(align_corners=True), "
+                      "uint8→float32→round→uint8 timed", **common)

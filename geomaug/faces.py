@@ -151,14 +151,13 @@ def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface"
     if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4):
         fail(f"images must be a (B, C, H, W) or (C, H, W) tensor, got "
              f"{getattr(images, 'shape', type(images).__name__)}")
-    single = images.dim() == 3
-    imgs = images[None] if single else images
-    lm = landmarks[None] if (single and isinstance(landmarks, torch.Tensor)
-                              and landmarks.dim() == 2) else landmarks
-    if not isinstance(lm, torch.Tensor) or lm.dim() != 3 or lm.shape[0] != imgs.shape[0]:
-        fail(f"landmarks must be (B, K, 2) with B = {imgs.shape[0]}, got "
-             f"{tuple(getattr(lm, 'shape', ()))}")
+    batch = images.shape[:-3]
+    if not isinstance(landmarks, torch.Tensor) or landmarks.shape[:-2] != batch \
+            or landmarks.dim() != len(batch) + 2:
+        fail(f"landmarks must be {'(B, K, 2) with B = ' + str(batch[0]) if batch else '(K, 2)'} "
+             f"for images of shape {tuple(images.shape)}, got {tuple(getattr(landmarks, 'shape', ()))}")
     h, w = _size(size)
-    a = align_to_template(lm.to(imgs.device), template_name, (h, w), scale=scale, model=model)
-    crops = warp(imgs, a.matrix, (h, w), interpolation=interpolation, fill=fill)
-    return (crops[0], a) if single else (crops, a)
+    a = align_to_template(landmarks.to(images.device), template_name, (h, w), scale=scale,
+                          model=model)
+    crops = warp(images, a.matrix, (h, w), interpolation=interpolation, fill=fill)
+    return crops, a

@@ -36,26 +36,26 @@ GA_HD void moments_add(double* m, const double* x, const double* y, double w) {
   using L = MomentLayout<D>;
   const double wm = kSquaredWeights ? w * w : w;
   m[L::cw] += w;
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) {
     m[L::cx + i] += w * x[i];
     m[L::cy + i] += w * y[i];
   }
   if (kSquaredWeights) {
     m[L::mw] += wm;
-#pragma unroll
+GA_UNROLL
     for (int i = 0; i < D; ++i) {
       m[L::mx + i] += wm * x[i];
       m[L::my + i] += wm * y[i];
     }
   }
   double yy = 0.0;
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) {
     const double wy = wm * y[i], wx = wm * x[i];
-#pragma unroll
+GA_UNROLL
     for (int j = i; j < D; ++j) m[L::xx(i, j)] += wx * x[j];
-#pragma unroll
+GA_UNROLL
     for (int j = 0; j < D; ++j) m[L::myx + i * D + j] += wy * x[j];
     yy += wy * y[i];
   }
@@ -67,7 +67,7 @@ GA_HD void moments_finish(double* m) {
   using L = MomentLayout<D>;
   if (!kSquaredWeights) {
     m[L::mw] = m[L::cw];
-#pragma unroll
+GA_UNROLL
     for (int i = 0; i < D; ++i) {
       m[L::mx + i] = m[L::cx + i];
       m[L::my + i] = m[L::cy + i];
@@ -79,9 +79,9 @@ GA_HD void moments_finish(double* m) {
 // A is overwritten.  Converges to full double precision in a few sweeps for D <= 3.
 template <int D>
 GA_HD void sym_eig(double (&A)[D][D], double (&V)[D][D], double (&lam)[D]) {
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i)
-#pragma unroll
+GA_UNROLL
     for (int j = 0; j < D; ++j) V[i][j] = i == j ? 1.0 : 0.0;
   for (int sweep = 0; sweep < 24; ++sweep) {
     double off = 0.0, diag = 0.0;
@@ -116,7 +116,7 @@ GA_HD void sym_eig(double (&A)[D][D], double (&V)[D][D], double (&lam)[D]) {
         }
       }
   }
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) lam[i] = A[i][i];
   for (int i = 0; i < D - 1; ++i)  // selection sort, descending, columns of V follow
     for (int j = i + 1; j < D; ++j)
@@ -137,10 +137,10 @@ struct AlignResult {
 
 template <int D>
 GA_HD void set_identity(AlignResult<D>& r) {
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) {
     r.t[i] = 0.0;
-#pragma unroll
+GA_UNROLL
     for (int j = 0; j < D; ++j) r.R[i][j] = i == j ? 1.0 : 0.0;
   }
   r.s = 1.0;
@@ -217,7 +217,7 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   const double cw = m[L::cw], mw = m[L::mw];
   if (!(cw > 0.0) || !(mw > 0.0) || !is_finite(cw) || !is_finite(mw)) return r;
   double xb[D], yb[D];  // centroids relative to the reference point
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) {
     xb[i] = m[L::cx + i] / cw;
     yb[i] = m[L::cy + i] / cw;
@@ -225,10 +225,10 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   double C[D][D], Cxx[D][D];  // centred cross-covariance (dst, src) and src covariance
   double vy = m[L::myy], Mx = 0.0, My = 0.0;
   bool finite = is_finite(vy);
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) {
     vy += -2.0 * yb[i] * m[L::my + i] + mw * yb[i] * yb[i];
-#pragma unroll
+GA_UNROLL
     for (int j = 0; j < D; ++j) {
       C[i][j] = m[L::myx + i * D + j] - yb[i] * m[L::mx + j] - m[L::my + i] * xb[j] + mw * yb[i] * xb[j];
       Cxx[i][j] = m[L::xx(i, j)] - xb[i] * m[L::mx + j] - m[L::mx + i] * xb[j] + mw * xb[i] * xb[j];
@@ -240,7 +240,7 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   }
   if (!finite) return r;
   double vx = 0.0;
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) vx += Cxx[i][i];
   Mx = mw * Mx + vx;  // ~ sum w |x|^2 about the origin: the scale of rounding noise
   My = mw * My + vy;
@@ -250,9 +250,9 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   double A[D][D], trace = 0.0;
   if (mode == kAffine) {
     double K[D][D], V[D][D], lam[D];
-#pragma unroll
+GA_UNROLL
     for (int i = 0; i < D; ++i)
-#pragma unroll
+GA_UNROLL
       for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
     sym_eig<D>(K, V, lam);
     if (!(lam[D - 1] > rel * rel * Mx)) return r;  // source points span less than D dimensions
@@ -277,13 +277,13 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
     r.s = mode == kSimilarity ? trace / vx : 1.0;
   }
   // t = mean_dst - s A mean_src, in absolute coordinates
-#pragma unroll
+GA_UNROLL
   for (int i = 0; i < D; ++i) {
     double acc = 0.0;
-#pragma unroll
+GA_UNROLL
     for (int j = 0; j < D; ++j) acc += A[i][j] * (ref_x[j] + xb[j]);
     r.t[i] = ref_y[i] + yb[i] - r.s * acc;
-#pragma unroll
+GA_UNROLL
     for (int j = 0; j < D; ++j) r.R[i][j] = A[i][j];
   }
   // Weighted residual sum of squares from the moments (exact in double for float input).

@@ -5,8 +5,10 @@
 
 #if defined(__CUDACC__)
 #define GA_HD __host__ __device__ __forceinline__
+#define GA_UNROLL _Pragma("unroll")
 #else
 #define GA_HD inline
+#define GA_UNROLL  // host compilers unroll these small fixed loops on their own at -O3
 #endif
 
 namespace geomaug {
