@@ -27,6 +27,7 @@ struct AlignShape {
 
 template <typename T>
 struct AlignOutputs {
+  T* matrix;   // (B, D+1, D+1)
   T* R;        // (B, D, D)
   T* t;        // (B, D)
   T* s;        // (B,)

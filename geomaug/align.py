@@ -74,10 +74,10 @@ def estimate(src, dst, model: str = "similarity", *, weights=None,
     N, D = src.shape[-2:]
     flat = (src.reshape(-1, N, D), dst.reshape(-1, N, D),
             None if w is None else w.reshape(-1, N))
-    R, t, s, rmse, valid = _align(*flat, MODELS[model], allow_reflection, False)
-    R, t = R.reshape(*batch, D, D), t.reshape(*batch, D)
-    s, rmse, valid = s.reshape(batch), rmse.reshape(batch), valid.reshape(batch)
-    return Alignment(_homogeneous(s, R, t), R, t, s, rmse, valid)
+    out = _align(*flat, MODELS[model], allow_reflection, False)
+    if len(batch) != 1:
+        out = [v.reshape(tuple(batch) + tuple(v.shape[1:])) for v in out]
+    return Alignment(*out)
 
 
 def rigid(src, dst, **kwargs) -> Alignment:
@@ -122,7 +122,7 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
             fail(f"{name} must be (B, N, D), got shape {tuple(v.shape)}")
     X, Y, w = _check_points(X, Y, weights)
     mode = MODELS["similarity" if estimate_scale else "rigid"]
-    R, t, s, _, valid = _align(X, Y, w, mode, allow_reflection, w is not None)
+    _, R, t, s, _, valid = _align(X, Y, w, mode, allow_reflection, w is not None)
     if X.shape[0] and not bool(valid.all()):
         warnings.warn(f"corresponding_points_alignment: {int((~valid).sum())} of {X.shape[0]} "
                       "point sets are degenerate (no unique rotation); they get the identity",
@@ -131,7 +131,7 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
 
 
 def _align(src, dst, w, mode, allow_reflection, squared_weights):
-    """(B, N, D) contiguous → (R, t, s, rmse, valid), through the kernels when they can run."""
+    """(B, N, D) → (matrix, R, t, s, rmse, valid), through the kernels when they can run."""
     needs_grad = torch.is_grad_enabled() and any(
         v is not None and v.requires_grad for v in (src, dst, w))
     if not needs_grad and _backend.use_extension("align", src.device):
@@ -208,8 +208,8 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
                     squared_weights: bool = False):
     """The PyTorch path and executable definition of the alignment op, in float64.
 
-    ``src``, ``dst``: ``(B, N, D)``; ``weights``: ``(B, N)`` or None.  Returns ``(R, t, s, rmse,
-    valid)`` in the input dtype.  Differentiable (stable gradients with repeated singular values).
+    ``src``, ``dst``: ``(B, N, D)``; ``weights``: ``(B, N)`` or None.  Returns ``(matrix, R, t, s,
+    rmse, valid)`` in the input dtype.  Differentiable (stable gradients with repeated singular values).
     ``squared_weights``: pytorch3d's weighting (centroids by w, covariances by w²).
     """
     dtype = src.dtype
@@ -268,12 +268,13 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
     t = torch.where(valid[:, None], t, torch.zeros_like(t))
     s = torch.where(valid, s, torch.ones_like(s))
     rmse = torch.where(valid, rmse, torch.full_like(rmse, float("nan")))
-    return R.to(dtype), t.to(dtype), s.to(dtype), rmse.to(dtype), valid
+    R, t, s = R.to(dtype), t.to(dtype), s.to(dtype)
+    return _homogeneous(s, R, t), R, t, s, rmse.to(dtype), valid
 
 
 if _backend.extension().module is not None:
     @torch.library.register_fake("geomaug::align")
     def _align_fake(src, dst, weights, mode, allow_reflection, squared_weights):
         B, N, D = src.shape
-        return (src.new_empty(B, D, D), src.new_empty(B, D), src.new_empty(B),
-                src.new_empty(B), src.new_empty(B, dtype=torch.bool))
+        return (src.new_empty(B, D + 1, D + 1), src.new_empty(B, D, D), src.new_empty(B, D),
+                src.new_empty(B), src.new_empty(B), src.new_empty(B, dtype=torch.bool))

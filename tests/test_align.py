@@ -54,7 +54,7 @@ def test_float32_within_1e5_of_float64_reference(rng, device, D):
     dev = device_or_skip(device)
     src, dst, *_ = random_problem(500, 68, D, torch.float32, noise=0.05)
     a = geomaug.estimate(src.to(dev), dst.to(dev), "similarity")
-    R, t, s, rmse, valid = align_reference(src.double(), dst.double(), None, 1, False)
+    _, R, t, s, rmse, valid = align_reference(src.double(), dst.double(), None, 1, False)
     assert a.valid.all() and valid.all()
     assert ((a.R.cpu().double() - R).abs().amax((-2, -1)) <= 1e-5).all()
     assert ((a.s.cpu().double() - s).abs() <= 1e-5 * s).all()
@@ -247,8 +247,8 @@ def test_kernel_matches_reference(rng, device, D, mode, weighted, dtype):
     ours = torch.ops.geomaug.align(*[a.to(dev) if isinstance(a, torch.Tensor) else a for a in args])
     ref = align_reference(*args)
     tol = 2e-5 if dtype == torch.float32 else 1e-8
-    assert torch.equal(ours[4].cpu(), ref[4])
-    for name, o, r in zip(("R", "t", "s", "rmse"), ours[:4], ref[:4]):
+    assert torch.equal(ours[5].cpu(), ref[5])
+    for name, o, r in zip(("matrix", "R", "t", "s", "rmse"), ours[:5], ref[:5]):
         scale = r.abs().max().clamp_min(1)
         assert (o.cpu() - r).abs().max() <= tol * scale, name
 

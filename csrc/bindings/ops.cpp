@@ -27,7 +27,7 @@ at::Tensor warp_cpu_impl(const at::Tensor& src, const at::Tensor& matrix, int64_
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> align_cpu_impl(
+AlignTuple align_cpu_impl(
     const at::Tensor& src, const at::Tensor& dst, const std::optional<at::Tensor>& weights,
     int64_t mode, bool allow_reflection, bool squared_weights) {
   AlignTensors r = prepare_align(src, dst, weights, mode, allow_reflection, squared_weights);
@@ -72,7 +72,8 @@ TORCH_LIBRARY(geomaug, m) {
   m.def("warp(Tensor src, Tensor matrix, int out_h, int out_w, int interpolation, Tensor fill) "
         "-> Tensor");
   m.def("align(Tensor src, Tensor dst, Tensor? weights, int mode, bool allow_reflection, "
-        "bool squared_weights) -> (Tensor R, Tensor t, Tensor s, Tensor rmse, Tensor valid)");
+        "bool squared_weights) -> (Tensor matrix, Tensor R, Tensor t, Tensor s, Tensor rmse, "
+        "Tensor valid)");
 }
 
 TORCH_LIBRARY_IMPL(geomaug, CPU, m) {

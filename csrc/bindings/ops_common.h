@@ -59,16 +59,16 @@ inline at::Tensor prepare_warp(const at::Tensor& src, const at::Tensor& matrix, 
                    src.options().memory_format(format));
 }
 
+using AlignTuple = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
 struct AlignTensors {
-  at::Tensor R, t, s, rmse, valid;
+  at::Tensor matrix, R, t, s, rmse, valid;
   AlignShape shape;
-  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> as_tuple() const {
-    return {R, t, s, rmse, valid};
-  }
+  AlignTuple as_tuple() const { return {matrix, R, t, s, rmse, valid}; }
   template <typename T>
   AlignOutputs<T> outputs() const {
-    return {R.data_ptr<T>(), t.data_ptr<T>(), s.data_ptr<T>(), rmse.data_ptr<T>(),
-            valid.data_ptr<bool>()};
+    return {matrix.data_ptr<T>(), R.data_ptr<T>(), t.data_ptr<T>(), s.data_ptr<T>(),
+            rmse.data_ptr<T>(), valid.data_ptr<bool>()};
   }
 };
 
@@ -101,6 +101,7 @@ inline AlignTensors prepare_align(const at::Tensor& src, const at::Tensor& dst,
   }
   const int64_t B = src.size(0), N = src.size(1), D = src.size(2);
   AlignTensors r;
+  r.matrix = at::empty({B, D + 1, D + 1}, src.options());
   r.R = at::empty({B, D, D}, src.options());
   r.t = at::empty({B, D}, src.options());
   r.s = at::empty({B}, src.options());

@@ -29,7 +29,7 @@ at::Tensor warp_cuda_impl(const at::Tensor& src, const at::Tensor& matrix, int64
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> align_cuda_impl(
+AlignTuple align_cuda_impl(
     const at::Tensor& src, const at::Tensor& dst, const std::optional<at::Tensor>& weights,
     int64_t mode, bool allow_reflection, bool squared_weights) {
   const c10::cuda::CUDAGuard guard(src.device());

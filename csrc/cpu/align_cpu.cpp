@@ -71,14 +71,10 @@ void align_range(const T* src, const T* dst, const T* weights, const AlignShape&
       moments_add<D, kSquared>(m, px, py, kWeighted ? static_cast<double>(w[p]) : 1.0);
     }
     moments_finish<D, kSquared>(m);
-    const AlignResult<D> r = solve_alignment<D>(m, rx, ry, s.mode, s.allow_reflection, eps_in);
-    for (int i = 0; i < D; ++i) {
-      out.t[b * D + i] = static_cast<T>(r.t[i]);
-      for (int j = 0; j < D; ++j) out.R[(b * D + i) * D + j] = static_cast<T>(r.R[i][j]);
-    }
-    out.s[b] = static_cast<T>(r.s);
-    out.rmse[b] = static_cast<T>(r.rmse);
-    out.valid[b] = r.valid;
+    // The 3D SVD in the input precision, as the CUDA kernel does (same math, tested here).
+    const AlignResult<D> r =
+        solve_alignment<D, T>(m, rx, ry, s.mode, s.allow_reflection, eps_in);
+    store_result<D, T>(r, b, out);
   }
 }
 

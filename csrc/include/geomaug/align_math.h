@@ -77,40 +77,42 @@ GA_UNROLL
 
 // Symmetric eigen-decomposition by cyclic Jacobi rotations: A = V diag(lam) V^T, lam descending.
 // A is overwritten.  Converges to full double precision in a few sweeps for D <= 3.
-template <int D>
-GA_HD void sym_eig(double (&A)[D][D], double (&V)[D][D], double (&lam)[D]) {
+template <typename S, int D>
+GA_HD void sym_eig(S (&A)[D][D], S (&V)[D][D], S (&lam)[D]) {
+  constexpr S kEps = static_cast<S>(Epsilon<S>::value);
 GA_UNROLL
   for (int i = 0; i < D; ++i)
 GA_UNROLL
-    for (int j = 0; j < D; ++j) V[i][j] = i == j ? 1.0 : 0.0;
+    for (int j = 0; j < D; ++j) V[i][j] = i == j ? S(1) : S(0);
   for (int sweep = 0; sweep < 24; ++sweep) {
-    double off = 0.0, diag = 0.0;
+    S off = S(0), diag = S(0);
     for (int p = 0; p < D; ++p) {
       diag += A[p][p] * A[p][p];
       for (int q = p + 1; q < D; ++q) off += A[p][q] * A[p][q];
     }
-    if (!(off > 1e-32 * diag)) break;  // also stops on NaN
+    if (!(off > kEps * kEps * diag)) break;  // also stops on NaN
     for (int p = 0; p < D - 1; ++p)
       for (int q = p + 1; q < D; ++q) {
-        const double apq = A[p][q];
-        if (apq == 0.0) continue;
-        const double theta = (A[q][q] - A[p][p]) / (2.0 * apq);
-        const double at = std::fabs(theta);
-        double t = at > 1e150 ? 0.5 / theta : 1.0 / (at + std::sqrt(theta * theta + 1.0));
-        if (theta < 0.0 && at <= 1e150) t = -t;
-        const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
+        const S apq = A[p][q];
+        if (apq == S(0)) continue;
+        const S theta = (A[q][q] - A[p][p]) / (S(2) * apq);
+        const S at = std::fabs(theta);
+        const bool huge = at > S(1) / kEps;  // theta^2 + 1 == theta^2: t = 1 / (2 theta)
+        S t = huge ? S(0.5) / theta : S(1) / (at + std::sqrt(theta * theta + S(1)));
+        if (theta < S(0) && !huge) t = -t;
+        const S c = S(1) / std::sqrt(t * t + S(1)), s = t * c;
         for (int k = 0; k < D; ++k) {
-          const double akp = A[k][p], akq = A[k][q];
+          const S akp = A[k][p], akq = A[k][q];
           A[k][p] = c * akp - s * akq;
           A[k][q] = s * akp + c * akq;
         }
         for (int k = 0; k < D; ++k) {
-          const double apk = A[p][k], aqk = A[q][k];
+          const S apk = A[p][k], aqk = A[q][k];
           A[p][k] = c * apk - s * aqk;
           A[q][k] = s * apk + c * aqk;
         }
         for (int k = 0; k < D; ++k) {
-          const double vkp = V[k][p], vkq = V[k][q];
+          const S vkp = V[k][p], vkq = V[k][q];
           V[k][p] = c * vkp - s * vkq;
           V[k][q] = s * vkp + c * vkq;
         }
@@ -121,8 +123,8 @@ GA_UNROLL
   for (int i = 0; i < D - 1; ++i)  // selection sort, descending, columns of V follow
     for (int j = i + 1; j < D; ++j)
       if (lam[j] > lam[i]) {
-        const double tl = lam[i]; lam[i] = lam[j]; lam[j] = tl;
-        for (int k = 0; k < D; ++k) { const double tv = V[k][i]; V[k][i] = V[k][j]; V[k][j] = tv; }
+        const S tl = lam[i]; lam[i] = lam[j]; lam[j] = tl;
+        for (int k = 0; k < D; ++k) { const S tv = V[k][i]; V[k][i] = V[k][j]; V[k][j] = tv; }
       }
 }
 
@@ -171,44 +173,68 @@ GA_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double 
   return true;
 }
 
-GA_HD void cross3(const double* a, const double* b, double* c) {
+// 3D: the SVD runs in precision S (float for float input: its rotation is as accurate as the
+// data; double otherwise); the trace is summed in double from R and C, so the residual and scale
+// keep double accuracy (tr(R^T C) is stationary at the optimum).
+template <typename S>
+GA_HD void cross3(const S* a, const S* b, S* c) {
   c[0] = a[1] * b[2] - a[2] * b[1];
   c[1] = a[2] * b[0] - a[0] * b[2];
   c[2] = a[0] * b[1] - a[1] * b[0];
 }
 
-GA_HD bool best_rotation(const double (&C)[3][3], bool allow_reflection, double noise,
+template <typename S>
+GA_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double noise,
                          double (&R)[3][3], double& trace) {
-  double K[3][3], V[3][3], lam[3];
+  S C[3][3], K[3][3], V[3][3], lam[3];
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) K[i][j] = C[0][i] * C[0][j] + C[1][i] * C[1][j] + C[2][i] * C[2][j];
-  sym_eig<3>(K, V, lam);
-  double v[3][3], Cv[3][3], u[3][3];  // v[k], u[k]: k-th right / left singular vectors
+    for (int j = 0; j < 3; ++j) {
+      C[i][j] = static_cast<S>(Cd[i][j]);
+      K[i][j] = static_cast<S>(Cd[0][i] * Cd[0][j] + Cd[1][i] * Cd[1][j] + Cd[2][i] * Cd[2][j]);
+    }
+  sym_eig<S, 3>(K, V, lam);
+  S v[3][3], Cv[3][3], u[3][3];  // v[k], u[k]: k-th right / left singular vectors
   for (int k = 0; k < 2; ++k)
     for (int i = 0; i < 3; ++i) v[k][i] = V[i][k];
   cross3(v[0], v[1], v[2]);  // a proper V
   for (int k = 0; k < 3; ++k)
     for (int i = 0; i < 3; ++i) Cv[k][i] = C[i][0] * v[k][0] + C[i][1] * v[k][1] + C[i][2] * v[k][2];
-  const double s0 = std::sqrt(Cv[0][0] * Cv[0][0] + Cv[0][1] * Cv[0][1] + Cv[0][2] * Cv[0][2]);
+  const S s0 = std::sqrt(Cv[0][0] * Cv[0][0] + Cv[0][1] * Cv[0][1] + Cv[0][2] * Cv[0][2]);
   if (!(s0 > noise)) return false;
   for (int i = 0; i < 3; ++i) u[0][i] = Cv[0][i] / s0;
-  const double d = u[0][0] * Cv[1][0] + u[0][1] * Cv[1][1] + u[0][2] * Cv[1][2];
+  const S d = u[0][0] * Cv[1][0] + u[0][1] * Cv[1][1] + u[0][2] * Cv[1][2];
   for (int i = 0; i < 3; ++i) u[1][i] = Cv[1][i] - d * u[0][i];
-  const double s1 = std::sqrt(u[1][0] * u[1][0] + u[1][1] * u[1][1] + u[1][2] * u[1][2]);
+  const S s1 = std::sqrt(u[1][0] * u[1][0] + u[1][1] * u[1][1] + u[1][2] * u[1][2]);
   if (!(s1 > noise)) return false;  // collinear: the rotation about that line is free
   for (int i = 0; i < 3; ++i) u[1][i] /= s1;
   cross3(u[0], u[1], u[2]);
-  const double s2 = u[2][0] * Cv[2][0] + u[2][1] * Cv[2][1] + u[2][2] * Cv[2][2];  // signed
-  const double e = (allow_reflection && s2 < -noise) ? -1.0 : 1.0;  // ties: proper rotation
+  const S s2 = u[2][0] * Cv[2][0] + u[2][1] * Cv[2][1] + u[2][2] * Cv[2][2];  // signed
+  const S e = (allow_reflection && s2 < -noise) ? S(-1) : S(1);  // ties: proper rotation
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) R[i][j] = u[0][i] * v[0][j] + u[1][i] * v[1][j] + e * u[2][i] * v[2][j];
-  trace = s0 + s1 + e * s2;
+    for (int j = 0; j < 3; ++j)
+      R[i][j] = static_cast<double>(u[0][i] * v[0][j] + u[1][i] * v[1][j] + e * u[2][i] * v[2][j]);
+  if constexpr (sizeof(S) < sizeof(double)) {
+    // One Newton-Schulz step in double makes R orthogonal to double precision; the trace is
+    // then off the optimum only to second order in R's float error.
+    double Q[3][3], QtQ[3][3];
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) Q[i][j] = R[i][j];
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) QtQ[i][j] = Q[0][i] * Q[0][j] + Q[1][i] * Q[1][j] + Q[2][i] * Q[2][j];
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j)
+        R[i][j] = 1.5 * Q[i][j] - 0.5 * (Q[i][0] * QtQ[0][j] + Q[i][1] * QtQ[1][j] + Q[i][2] * QtQ[2][j]);
+  }
+  trace = 0.0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) trace += R[i][j] * Cd[i][j];
   return true;
 }
 
 // Solve one set from its moments.  ref_x / ref_y: the reference point the moments are taken about.
-// eps_in: machine epsilon of the input type, which sets the degeneracy thresholds.
-template <int D>
+// eps_in: machine epsilon of the input type, which sets the degeneracy thresholds.  S: precision
+// of the 3D SVD (the input type).
+template <int D, typename S>
 GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const double* ref_y,
                                      int mode, bool allow_reflection, double eps_in) {
   using L = MomentLayout<D>;
@@ -254,7 +280,7 @@ GA_UNROLL
     for (int i = 0; i < D; ++i)
 GA_UNROLL
       for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
-    sym_eig<D>(K, V, lam);
+    sym_eig<double, D>(K, V, lam);
     if (!(lam[D - 1] > rel * rel * Mx)) return r;  // source points span less than D dimensions
     // A = C Cxx^-1 = C V diag(1/lam) V^T
     for (int i = 0; i < D; ++i)
@@ -273,7 +299,12 @@ GA_UNROLL
   } else {
     if (!(vy > rel * rel * My)) return r;  // fewer than two distinct destination points
     const double noise = rel * (std::sqrt(My * vx) + std::sqrt(Mx * vy));
-    if (!best_rotation(C, allow_reflection, noise, A, trace)) return r;
+    bool ok;
+    if constexpr (D == 2)
+      ok = best_rotation(C, allow_reflection, noise, A, trace);
+    else
+      ok = best_rotation<S>(C, allow_reflection, noise, A, trace);
+    if (!ok) return r;
     r.s = mode == kSimilarity ? trace / vx : 1.0;
   }
   // t = mean_dst - s A mean_src, in absolute coordinates
@@ -291,6 +322,25 @@ GA_UNROLL
   r.rmse = std::sqrt(rss > 0.0 ? rss / mw : 0.0);
   r.valid = true;
   return r;
+}
+
+// Writes one set's result: matrix (D+1)x(D+1) = [[s R, t], [0, 1]], R, t, s, rmse, valid.
+template <int D, typename T, typename Out>
+GA_HD void store_result(const AlignResult<D>& r, int64_t b, const Out& out) {
+  T* M = out.matrix + b * (D + 1) * (D + 1);
+  for (int i = 0; i < D; ++i) {
+    out.t[b * D + i] = static_cast<T>(r.t[i]);
+    M[i * (D + 1) + D] = static_cast<T>(r.t[i]);
+    M[D * (D + 1) + i] = T(0);
+    for (int j = 0; j < D; ++j) {
+      out.R[(b * D + i) * D + j] = static_cast<T>(r.R[i][j]);
+      M[i * (D + 1) + j] = static_cast<T>(r.s * r.R[i][j]);
+    }
+  }
+  M[D * (D + 1) + D] = T(1);
+  out.s[b] = static_cast<T>(r.s);
+  out.rmse[b] = static_cast<T>(r.rmse);
+  out.valid[b] = r.valid;
 }
 
 }  // namespace geomaug
