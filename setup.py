@@ -152,7 +152,9 @@ def extension_setup() -> dict:
 
     os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
     sources = ["csrc/bindings/ops.cpp", "csrc/cpu/warp_cpu.cpp", "csrc/cpu/align_cpu.cpp"]
-    cxx = ["-O3", "-std=c++20"]  # recent torch headers need C++20; the kernels are C++17
+    # Recent torch headers need C++20 (the kernels are C++17).  -fopenmp turns at::parallel_for
+    # into torch's own OpenMP pool (the libgomp torch loads), so torch.set_num_threads applies.
+    cxx = ["-O3", "-std=c++20", "-fopenmp"]
     include_dirs = [str(ROOT / "csrc" / "include")]
     info = {"version": VERSION, "torch_version": torch.__version__,
             "torch_cuda": torch.version.cuda, "cuda": bool(cuda)}
@@ -165,12 +167,13 @@ def extension_setup() -> dict:
                 "-DGEOMAUG_ARCH_LIST=" + arch.format_arch_list(archs).replace(";", "-"),
                 *arch.gencode_flags(archs)]
         ext = CUDAExtension("geomaug._C", sources, include_dirs=include_dirs,
-                            extra_compile_args={"cxx": cxx + ["-DGEOMAUG_WITH_CUDA"], "nvcc": nvcc})
+                            extra_compile_args={"cxx": cxx + ["-DGEOMAUG_WITH_CUDA"], "nvcc": nvcc},
+                            extra_link_args=["-fopenmp"])
         info.update(nvcc_version=cuda["nvcc_version"], arch_list=arch.format_arch_list(archs),
                     dropped_archs=cuda["dropped"], gencode=arch.gencode_flags(archs))
     else:
         ext = CppExtension("geomaug._C", sources, include_dirs=include_dirs,
-                           extra_compile_args={"cxx": cxx})
+                           extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"])
 
     # Recorded beside the extension (and packaged with it) so that geomaug can tell, before
     # importing _C, what it was built for and against which torch.

@@ -42,9 +42,11 @@ void align_cpu(const T* src, const T* dst, const T* weights, const AlignShape& s
 #ifdef GEOMAUG_WITH_CUDA
 // CUDA versions: same arguments, device pointers; `stream` is a cudaStream_t.  Return a CUDA error
 // code (0 = success) so that the binding layer can raise with the launch error's text.
+// `scratch`: device memory of warp_cuda_scratch_bytes(B) bytes (the per-sample inverse maps).
+int64_t warp_cuda_scratch_bytes(int64_t B);
 template <typename T>
 int warp_cuda(const T* src, T* dst, const WarpShape& shape, const double* matrices, int interp,
-              const double* fill, void* stream);
+              const double* fill, void* scratch, void* stream);
 
 template <typename T>
 int align_cuda(const T* src, const T* dst, const T* weights, const AlignShape& shape,

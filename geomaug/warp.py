@@ -9,6 +9,7 @@ Kernels: ``csrc/cpu/warp_cpu.cpp`` and ``csrc/cuda/warp_cuda.cu`` (per-pixel mat
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -130,6 +131,11 @@ def _size(size) -> tuple[int, int]:
 
 
 def _fill(fill, channels: int, device) -> torch.Tensor:
+    if isinstance(fill, (int, float)) and not isinstance(fill, bool):
+        if not math.isfinite(fill):
+            fail(f"fill must be finite, got {fill}")
+        # Made on the device: no host-to-device copy (which would wait for the GPU) per call.
+        return torch.full((channels,), float(fill), dtype=torch.float64, device=device)
     t = torch.as_tensor(fill, dtype=torch.float64).flatten()
     if t.numel() == 1:
         t = t.expand(channels)

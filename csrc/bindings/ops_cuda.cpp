@@ -19,11 +19,12 @@ at::Tensor warp_cuda_impl(const at::Tensor& src, const at::Tensor& matrix, int64
   if (out.numel() == 0) return out;
   const WarpShape shape = shape_of(src, out);
   void* stream = c10::cuda::getCurrentCUDAStream().stream();
+  at::Tensor scratch = at::empty({warp_cuda_scratch_bytes(shape.B)}, src.options().dtype(at::kByte));
   dispatch_warp_dtype(src.scalar_type(), [&](auto tag) {
     using T = decltype(tag);
     check_launch(warp_cuda<T>(src.data_ptr<T>(), out.data_ptr<T>(), shape,
                               matrix.data_ptr<double>(), static_cast<int>(interpolation),
-                              fill.data_ptr<double>(), stream),
+                              fill.data_ptr<double>(), scratch.data_ptr(), stream),
                  "warp");
   });
   return out;

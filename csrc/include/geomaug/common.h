@@ -27,12 +27,29 @@ template <> struct Epsilon<double> { static constexpr double value = 2.220446049
 
 GA_HD bool is_finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf
 
-// Round half to even, as torch.round / grid_sample's nearest mode do.
+// Round half to even, as torch.round / grid_sample's nearest mode do.  On the host without
+// SSE4.1 std::nearbyint is a library call per value; adding and subtracting 1.5 * 2^23 rounds in
+// the FPU's default (to-nearest-even) mode instead, exactly for |v| < 2^22 (larger floats are
+// already integers).
 GA_HD float round_even(float v) {
 #if defined(__CUDA_ARCH__)
   return rintf(v);
 #else
-  return std::nearbyint(v);
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  if (!(std::fabs(v) < 4194304.0f)) return v;
+  volatile float shifted = v + kMagic;  // volatile: keep the compiler from folding the pair
+  return shifted - kMagic;
+#endif
+}
+
+// floor(v) as an integer, for |v| well inside the int64 range (callers check bounds first).
+template <typename S>
+GA_HD int64_t floor_int(S v) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<int64_t>(floor(v));
+#else
+  const int64_t t = static_cast<int64_t>(v);  // truncates towards zero
+  return t - (static_cast<S>(t) > v ? 1 : 0);
 #endif
 }
 

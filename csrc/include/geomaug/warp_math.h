@@ -83,9 +83,8 @@ GA_HD Taps<S> bilinear_taps(S sx, S sy, int64_t H, int64_t W, int64_t sh, int64_
     for (int i = 0; i < 4; ++i) { t.off[i] = 0; t.w[i] = S(0); t.in[i] = false; }
     return t;
   }
-  const S fx0 = std::floor(sx), fy0 = std::floor(sy);
-  const int64_t x0 = static_cast<int64_t>(fx0), y0 = static_cast<int64_t>(fy0);
-  const S ax = sx - fx0, ay = sy - fy0;
+  const int64_t x0 = floor_int(sx), y0 = floor_int(sy);
+  const S ax = sx - static_cast<S>(x0), ay = sy - static_cast<S>(y0);
   const S wx[2] = {S(1) - ax, ax}, wy[2] = {S(1) - ay, ay};
   for (int dy = 0; dy < 2; ++dy)
     for (int dx = 0; dx < 2; ++dx) {
@@ -138,9 +137,10 @@ struct WarpShape {
   int64_t d_b, d_c, d_h, d_w;  // destination strides
 };
 
-// One destination pixel (all channels) of sample b: the body both kernels run.
+// One destination pixel (all channels) of sample b: the body both kernels run.  `s` is taken by
+// value so that compilers need not reload it after every (possibly aliasing) uint8 store.
 template <typename T>
-GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const WarpShape& s,
+GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const WarpShape s,
                       const InverseMap<typename SampleType<T>::type>& im, int interp,
                       const double* fill, int64_t b, int64_t oy, int64_t ox) {
   using S = typename SampleType<T>::type;
@@ -148,6 +148,24 @@ GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const Warp
   T* out = dst + b * s.d_b + oy * s.d_h + ox * s.d_w;
   S sx, sy;
   const bool hit = source_point(im, static_cast<S>(ox), static_cast<S>(oy), sx, sy);
+  if (interp == kBilinear && hit && sx >= S(0) && sy >= S(0) && sx < S(s.W - 1) &&
+      sy < S(s.H - 1)) {
+    // All four taps inside (most pixels): the same arithmetic as below, without the checks.
+    const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);  // >= 0: floor
+    const S ax = sx - static_cast<S>(x0), ay = sy - static_cast<S>(y0);
+    const S w0 = (S(1) - ay) * (S(1) - ax), w1 = (S(1) - ay) * ax, w2 = ay * (S(1) - ax), w3 = ay * ax;
+    const T* p0 = plane + y0 * s.s_h + x0 * s.s_w;
+    for (int64_t c = 0; c < s.C; ++c) {
+      const T* p = p0 + c * s.s_c;
+      S v = S(0);
+      v += w0 * static_cast<S>(p[0]);
+      v += w1 * static_cast<S>(p[s.s_w]);
+      v += w2 * static_cast<S>(p[s.s_h]);
+      v += w3 * static_cast<S>(p[s.s_h + s.s_w]);
+      out[c * s.d_c] = Store<T>::from(v);
+    }
+    return;
+  }
   if (interp == kNearest) {
     const int64_t off = hit ? nearest_offset(sx, sy, s.H, s.W, s.s_h, s.s_w) : -1;
     for (int64_t c = 0; c < s.C; ++c)
