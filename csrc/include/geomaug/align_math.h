@@ -173,14 +173,60 @@ GA_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double 
   return true;
 }
 
-// 3D: the SVD runs in precision S (float for float input: its rotation is as accurate as the
-// data; double otherwise); the trace is summed in double from R and C, so the residual and scale
-// keep double accuracy (tr(R^T C) is stationary at the optimum).
+// 3D: the SVD runs in precision S; in float (for float input, much cheaper on GPUs) its rotation
+// is then refined by Newton steps in double, so results keep double accuracy either way.
 template <typename S>
 GA_HD void cross3(const S* a, const S* b, S* c) {
   c[0] = a[1] * b[2] - a[2] * b[1];
   c[1] = a[2] * b[0] - a[0] * b[2];
   c[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+// R <- R orthonormalised by one Newton-Schulz step: R (3 I - R^T R) / 2.
+GA_HD void orthonormalize(double (&R)[3][3]) {
+  double Q[3][3], QtQ[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) Q[i][j] = R[i][j];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) QtQ[i][j] = Q[0][i] * Q[0][j] + Q[1][i] * Q[1][j] + Q[2][i] * Q[2][j];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      R[i][j] = 1.5 * Q[i][j] - 0.5 * (Q[i][0] * QtQ[0][j] + Q[i][1] * QtQ[1][j] + Q[i][2] * QtQ[2][j]);
+}
+
+// One Newton step, in double, towards the R maximising tr(R^T C) from a nearby R (the float SVD's):
+// with M = R^T C and R <- R exp([w]x), the gain is w.g - w^T H w / 2 with g = vee(M - M^T),
+// H = tr(M) I - (M + M^T) / 2 (eigenvalues s_i + s_j > 0 at a determined optimum).  Converges
+// quadratically, so float-accurate input comes out double-accurate.
+GA_HD void refine_rotation(const double (&C)[3][3], double (&R)[3][3]) {
+  double M[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) M[i][j] = R[0][i] * C[0][j] + R[1][i] * C[1][j] + R[2][i] * C[2][j];
+  const double g[3] = {M[2][1] - M[1][2], M[0][2] - M[2][0], M[1][0] - M[0][1]};
+  const double tr = M[0][0] + M[1][1] + M[2][2];
+  double H[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) H[i][j] = (i == j ? tr : 0.0) - 0.5 * (M[i][j] + M[j][i]);
+  const double a00 = H[1][1] * H[2][2] - H[1][2] * H[2][1], a01 = H[0][2] * H[2][1] - H[0][1] * H[2][2],
+               a02 = H[0][1] * H[1][2] - H[0][2] * H[1][1], a11 = H[0][0] * H[2][2] - H[0][2] * H[2][0],
+               a12 = H[0][2] * H[1][0] - H[0][0] * H[1][2], a22 = H[0][0] * H[1][1] - H[0][1] * H[1][0];
+  const double det = H[0][0] * a00 + H[0][1] * (H[1][2] * H[2][0] - H[1][0] * H[2][2]) + H[0][2] * (H[1][0] * H[2][1] - H[1][1] * H[2][0]);
+  if (!(det > 0.0) || !is_finite(det)) return;  // not near a determined maximum: keep R
+  // H is symmetric, so its adjugate is too: w = adj(H) g / det.
+  const double w[3] = {(a00 * g[0] + a01 * g[1] + a02 * g[2]) / det,
+                       (a01 * g[0] + a11 * g[1] + a12 * g[2]) / det,
+                       (a02 * g[0] + a12 * g[1] + a22 * g[2]) / det};
+  const double W[3][3] = {{0.0, -w[2], w[1]}, {w[2], 0.0, -w[0]}, {-w[1], w[0], 0.0}};
+  double E[3][3], Rn[3][3];  // exp(W) to second order (w is tiny)
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      E[i][j] = (i == j ? 1.0 : 0.0) + W[i][j] +
+                0.5 * (W[i][0] * W[0][j] + W[i][1] * W[1][j] + W[i][2] * W[2][j]);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) Rn[i][j] = R[i][0] * E[0][j] + R[i][1] * E[1][j] + R[i][2] * E[2][j];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) R[i][j] = Rn[i][j];
+  orthonormalize(R);
 }
 
 template <typename S>
@@ -214,16 +260,8 @@ GA_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double
     for (int j = 0; j < 3; ++j)
       R[i][j] = static_cast<double>(u[0][i] * v[0][j] + u[1][i] * v[1][j] + e * u[2][i] * v[2][j]);
   if constexpr (sizeof(S) < sizeof(double)) {
-    // One Newton-Schulz step in double makes R orthogonal to double precision; the trace is
-    // then off the optimum only to second order in R's float error.
-    double Q[3][3], QtQ[3][3];
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) Q[i][j] = R[i][j];
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) QtQ[i][j] = Q[0][i] * Q[0][j] + Q[1][i] * Q[1][j] + Q[2][i] * Q[2][j];
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j)
-        R[i][j] = 1.5 * Q[i][j] - 0.5 * (Q[i][0] * QtQ[0][j] + Q[i][1] * QtQ[1][j] + Q[i][2] * QtQ[2][j]);
+    refine_rotation(Cd, R);
+    refine_rotation(Cd, R);
   }
   trace = 0.0;
   for (int i = 0; i < 3; ++i)
