@@ -7,13 +7,13 @@ namespace {
 
 #if defined(__GNUC__) || defined(__clang__)
 // 2D moments with two-lane double vectors: the generic loop keeps ~17 doubles live and spills on
-// x86-64; packed (x, y) lanes need 7 vector accumulators.  Same sums as moments_add<2, false>.
+// x86-64; packed (x, y) lanes need 7 vector accumulators.  Same sums as moments_add<2, false, F>.
 typedef double v2d __attribute__((vector_size(16)));
 
-template <typename T, bool kWeighted>
+template <typename T, bool kWeighted, bool kFullXX>
 void moments_2d_packed(const T* x, const T* y, const T* w, int64_t N, const double* rx,
                        const double* ry, double* m) {
-  using L = MomentLayout<2>;
+  using L = MomentLayout<2, kFullXX>;
   const v2d ref_x = {rx[0], rx[1]}, ref_y = {ry[0], ry[1]};
   v2d sx = {0, 0}, sy = {0, 0}, sxx = {0, 0}, sxo = {0, 0}, syx = {0, 0}, syo = {0, 0}, syy = {0, 0};
   double cw = 0.0;
@@ -35,17 +35,21 @@ void moments_2d_packed(const T* x, const T* y, const T* w, int64_t N, const doub
   m[L::cw] = cw;
   m[L::cx] = sx[0]; m[L::cx + 1] = sx[1];
   m[L::cy] = sy[0]; m[L::cy + 1] = sy[1];
-  m[L::xx(0, 0)] = sxx[0]; m[L::xx(0, 1)] = sxo[0]; m[L::xx(1, 1)] = sxx[1];
+  if constexpr (kFullXX) {
+    m[L::xx(0, 0)] = sxx[0]; m[L::xx(0, 1)] = sxo[0]; m[L::xx(1, 1)] = sxx[1];
+  } else {
+    m[L::mxx] = sxx[0] + sxx[1];
+  }
   m[L::myx + 0] = syx[0]; m[L::myx + 1] = syo[0]; m[L::myx + 2] = syo[1]; m[L::myx + 3] = syx[1];
   m[L::myy] = syy[0] + syy[1];
 }
 #define GEOMAUG_PACKED_2D 1
 #endif
 
-template <typename T, int D, bool kWeighted, bool kSquared>
+template <typename T, int D, bool kWeighted, bool kSquared, bool kFullXX>
 void align_range(const T* src, const T* dst, const T* weights, const AlignShape& s,
                  const AlignOutputs<T>& out, int64_t begin, int64_t end) {
-  constexpr int K = MomentLayout<D>::size;
+  constexpr int K = MomentLayout<D, kFullXX>::size;
   const double eps_in = Epsilon<T>::value;
   for (int64_t b = begin; b < end; ++b) {
     const T* x = src + b * s.N * D;
@@ -59,7 +63,7 @@ void align_range(const T* src, const T* dst, const T* weights, const AlignShape&
     }
 #ifdef GEOMAUG_PACKED_2D
     if constexpr (D == 2 && !kSquared) {
-      moments_2d_packed<T, kWeighted>(x, y, w, s.N, rx, ry, m);
+      moments_2d_packed<T, kWeighted, kFullXX>(x, y, w, s.N, rx, ry, m);
     } else
 #endif
     for (int64_t p = 0; p < s.N; ++p) {
@@ -68,12 +72,12 @@ void align_range(const T* src, const T* dst, const T* weights, const AlignShape&
         px[i] = static_cast<double>(x[p * D + i]) - rx[i];
         py[i] = static_cast<double>(y[p * D + i]) - ry[i];
       }
-      moments_add<D, kSquared>(m, px, py, kWeighted ? static_cast<double>(w[p]) : 1.0);
+      moments_add<D, kSquared, kFullXX>(m, px, py, kWeighted ? static_cast<double>(w[p]) : 1.0);
     }
-    moments_finish<D, kSquared>(m);
+    moments_finish<D, kSquared, kFullXX>(m);
     // The 3D SVD in the input precision, as the CUDA kernel does (same math, tested here).
     const AlignResult<D> r =
-        solve_alignment<D, T>(m, rx, ry, s.mode, s.allow_reflection, eps_in);
+        solve_alignment<D, T, kFullXX>(m, rx, ry, s.mode, s.allow_reflection, eps_in);
     store_result<D, T>(r, b, out);
   }
 }
@@ -81,12 +85,17 @@ void align_range(const T* src, const T* dst, const T* weights, const AlignShape&
 template <typename T, int D>
 void align_dim(const T* src, const T* dst, const T* weights, const AlignShape& s,
                const AlignOutputs<T>& out, int64_t begin, int64_t end) {
-  if (weights == nullptr)
-    align_range<T, D, false, false>(src, dst, weights, s, out, begin, end);
-  else if (s.squared_weights)
-    align_range<T, D, true, true>(src, dst, weights, s, out, begin, end);
-  else
-    align_range<T, D, true, false>(src, dst, weights, s, out, begin, end);
+  const bool full = s.mode == kAffine;  // rigid/similarity need only the trace of sum w x x^T
+  if (weights == nullptr) {
+    if (full) align_range<T, D, false, false, true>(src, dst, weights, s, out, begin, end);
+    else align_range<T, D, false, false, false>(src, dst, weights, s, out, begin, end);
+  } else if (s.squared_weights) {  // pytorch3d's weighting
+    if (full) align_range<T, D, true, true, true>(src, dst, weights, s, out, begin, end);
+    else align_range<T, D, true, true, false>(src, dst, weights, s, out, begin, end);
+  } else {
+    if (full) align_range<T, D, true, false, true>(src, dst, weights, s, out, begin, end);
+    else align_range<T, D, true, false, false>(src, dst, weights, s, out, begin, end);
+  }
 }
 
 }  // namespace

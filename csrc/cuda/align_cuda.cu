@@ -15,22 +15,22 @@ constexpr int kThreads = 128;  // sets per block, too
 constexpr int kGroup = 4;      // lanes per set in the reduction phase
 
 template <typename T, int D>
-__device__ __forceinline__ void load_point(const T* __restrict__ p, double* out) {
+__device__ __forceinline__ void load_point(const T* __restrict__ p, T* out) {
   if constexpr (D == 2 && sizeof(T) == 4) {
     const float2 v = __ldg(reinterpret_cast<const float2*>(p));
     out[0] = v.x;
     out[1] = v.y;
   } else {
 #pragma unroll
-    for (int i = 0; i < D; ++i) out[i] = static_cast<double>(__ldg(p + i));
+    for (int i = 0; i < D; ++i) out[i] = __ldg(p + i);
   }
 }
 
-template <typename T, int D, bool kWeighted, bool kSquared>
+template <typename T, int D, bool kWeighted, bool kSquared, bool kFullXX>
 __global__ void __launch_bounds__(kThreads)
     align_kernel(const T* __restrict__ src, const T* __restrict__ dst,
                  const T* __restrict__ weights, AlignShape s, AlignOutputs<T> out) {
-  constexpr int K = MomentLayout<D>::size;
+  constexpr int K = MomentLayout<D, kFullXX>::size;
   constexpr int kRow = K + 2 * D;  // moments, then the reference points
   __shared__ double parked[kThreads][kRow];
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads;
@@ -48,20 +48,29 @@ __global__ void __launch_bounds__(kThreads)
     if (b < s.B && s.N > 0) {
       const T* x = src + b * s.N * D;
       const T* y = dst + b * s.N * D;
-      load_point<T, D>(x, rx);
-      load_point<T, D>(y, ry);
+      T x0[D], y0[D];
+      load_point<T, D>(x, x0);
+      load_point<T, D>(y, y0);
+#pragma unroll
+      for (int i = 0; i < D; ++i) {
+        rx[i] = static_cast<double>(x0[i]);
+        ry[i] = static_cast<double>(y0[i]);
+      }
 #pragma unroll 4
       for (int64_t p = member; p < s.N; p += kGroup) {
+        T qx[D], qy[D];
+        load_point<T, D>(x + p * D, qx);
+        load_point<T, D>(y + p * D, qy);
+        // The shift in the input precision (its rounding is below the input's own), then the
+        // exact products and sums in double.
         double px[D], py[D];
-        load_point<T, D>(x + p * D, px);
-        load_point<T, D>(y + p * D, py);
 #pragma unroll
         for (int i = 0; i < D; ++i) {
-          px[i] -= rx[i];
-          py[i] -= ry[i];
+          px[i] = static_cast<double>(qx[i] - x0[i]);
+          py[i] = static_cast<double>(qy[i] - y0[i]);
         }
         const double w = kWeighted ? static_cast<double>(__ldg(weights + b * s.N + p)) : 1.0;
-        moments_add<D, kSquared>(m, px, py, w);
+        moments_add<D, kSquared, kFullXX>(m, px, py, w);
       }
     }
 #pragma unroll
@@ -85,10 +94,10 @@ __global__ void __launch_bounds__(kThreads)
   double m[K];
 #pragma unroll
   for (int k = 0; k < K; ++k) m[k] = parked[threadIdx.x][k];
-  moments_finish<D, kSquared>(m);
+  moments_finish<D, kSquared, kFullXX>(m);
   // The 3D SVD in the input precision: float32's is as accurate as float32 data, and much
   // cheaper than double on GPUs.
-  const AlignResult<D> r = solve_alignment<D, T>(m, &parked[threadIdx.x][K],
+  const AlignResult<D> r = solve_alignment<D, T, kFullXX>(m, &parked[threadIdx.x][K],
                                                  &parked[threadIdx.x][K + D], s.mode,
                                                  s.allow_reflection, Epsilon<T>::value);
   store_result<D, T>(r, b, out);
@@ -100,12 +109,17 @@ cudaError_t launch_dim(const T* src, const T* dst, const T* weights, const Align
   const int64_t blocks = (s.B + kThreads - 1) / kThreads;
   if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
   const dim3 grid(static_cast<unsigned>(blocks));
-  if (weights == nullptr)
-    align_kernel<T, D, false, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-  else if (s.squared_weights)
-    align_kernel<T, D, true, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-  else
-    align_kernel<T, D, true, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  const bool full = s.mode == kAffine;  // rigid/similarity need only the trace of sum w x x^T
+  if (weights == nullptr) {
+    if (full) align_kernel<T, D, false, false, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+    else align_kernel<T, D, false, false, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  } else if (s.squared_weights) {  // pytorch3d's weighting
+    if (full) align_kernel<T, D, true, true, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+    else align_kernel<T, D, true, true, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  } else {
+    if (full) align_kernel<T, D, true, false, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+    else align_kernel<T, D, true, false, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+  }
   return cudaGetLastError();
 }
 

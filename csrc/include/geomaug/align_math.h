@@ -17,12 +17,15 @@ namespace geomaug {
 // Flat layout of the moments of one set, so that they can be summed across lanes/threads.
 //   cw, cx[D], cy[D]             centroid weights w:  sum w, sum w x, sum w y
 //   mw, mx[D], my[D],            moment weights (w, or w^2 with pytorch3d's weighting)
-//   mxx[D(D+1)/2] (upper), myx[D*D] (row-major, dst index first), myy
-template <int D>
+//   mxx                          sum w x x^T: the upper triangle (kFullXX, needed by affine) or
+//                                only its trace sum w |x|^2 (rigid/similarity: less work)
+//   myx[D*D] (row-major, dst index first), myy
+template <int D, bool kFullXX>
 struct MomentLayout {
+  static constexpr int nxx = kFullXX ? D * (D + 1) / 2 : 1;
   static constexpr int cw = 0, cx = 1, cy = 1 + D, mw = 1 + 2 * D, mx = 2 + 2 * D,
-                       my = 2 + 3 * D, mxx = 2 + 4 * D, myx = mxx + D * (D + 1) / 2,
-                       myy = myx + D * D, size = myy + 1;
+                       my = 2 + 3 * D, mxx = 2 + 4 * D, myx = mxx + nxx, myy = myx + D * D,
+                       size = myy + 1;
   GA_HD static constexpr int xx(int i, int j) {  // index of the (i, j) entry of mxx, any order
     return i <= j ? mxx + i * D - i * (i - 1) / 2 + (j - i) : xx(j, i);
   }
@@ -31,43 +34,48 @@ struct MomentLayout {
 // Adds one point (coordinates relative to the reference point) with weight w.  Without squared
 // moment weights the moment-weight sums equal the centroid ones and are filled in by
 // moments_finish() instead of being accumulated twice.
-template <int D, bool kSquaredWeights>
+template <int D, bool kSquaredWeights, bool kFullXX>
 GA_HD void moments_add(double* m, const double* x, const double* y, double w) {
-  using L = MomentLayout<D>;
+  using L = MomentLayout<D, kFullXX>;
   const double wm = kSquaredWeights ? w * w : w;
   m[L::cw] += w;
-GA_UNROLL
+  GA_UNROLL
   for (int i = 0; i < D; ++i) {
     m[L::cx + i] += w * x[i];
     m[L::cy + i] += w * y[i];
   }
   if (kSquaredWeights) {
     m[L::mw] += wm;
-GA_UNROLL
+    GA_UNROLL
     for (int i = 0; i < D; ++i) {
       m[L::mx + i] += wm * x[i];
       m[L::my + i] += wm * y[i];
     }
   }
-  double yy = 0.0;
-GA_UNROLL
+  double yy = 0.0, xx = 0.0;
+  GA_UNROLL
   for (int i = 0; i < D; ++i) {
     const double wy = wm * y[i], wx = wm * x[i];
-GA_UNROLL
-    for (int j = i; j < D; ++j) m[L::xx(i, j)] += wx * x[j];
-GA_UNROLL
+    if constexpr (kFullXX) {
+      GA_UNROLL
+      for (int j = i; j < D; ++j) m[L::xx(i, j)] += wx * x[j];
+    } else {
+      xx += wx * x[i];
+    }
+    GA_UNROLL
     for (int j = 0; j < D; ++j) m[L::myx + i * D + j] += wy * x[j];
     yy += wy * y[i];
   }
+  if constexpr (!kFullXX) m[L::mxx] += xx;
   m[L::myy] += yy;
 }
 
-template <int D, bool kSquaredWeights>
+template <int D, bool kSquaredWeights, bool kFullXX>
 GA_HD void moments_finish(double* m) {
-  using L = MomentLayout<D>;
+  using L = MomentLayout<D, kFullXX>;
   if (!kSquaredWeights) {
     m[L::mw] = m[L::cw];
-GA_UNROLL
+    GA_UNROLL
     for (int i = 0; i < D; ++i) {
       m[L::mx + i] = m[L::cx + i];
       m[L::my + i] = m[L::cy + i];
@@ -80,9 +88,9 @@ GA_UNROLL
 template <typename S, int D>
 GA_HD void sym_eig(S (&A)[D][D], S (&V)[D][D], S (&lam)[D]) {
   constexpr S kEps = static_cast<S>(Epsilon<S>::value);
-GA_UNROLL
+  GA_UNROLL
   for (int i = 0; i < D; ++i)
-GA_UNROLL
+    GA_UNROLL
     for (int j = 0; j < D; ++j) V[i][j] = i == j ? S(1) : S(0);
   for (int sweep = 0; sweep < 24; ++sweep) {
     S off = S(0), diag = S(0);
@@ -118,7 +126,7 @@ GA_UNROLL
         }
       }
   }
-GA_UNROLL
+  GA_UNROLL
   for (int i = 0; i < D; ++i) lam[i] = A[i][i];
   for (int i = 0; i < D - 1; ++i)  // selection sort, descending, columns of V follow
     for (int j = i + 1; j < D; ++j)
@@ -139,10 +147,10 @@ struct AlignResult {
 
 template <int D>
 GA_HD void set_identity(AlignResult<D>& r) {
-GA_UNROLL
+  GA_UNROLL
   for (int i = 0; i < D; ++i) {
     r.t[i] = 0.0;
-GA_UNROLL
+    GA_UNROLL
     for (int j = 0; j < D; ++j) r.R[i][j] = i == j ? 1.0 : 0.0;
   }
   r.s = 1.0;
@@ -272,40 +280,42 @@ GA_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double
 // Solve one set from its moments.  ref_x / ref_y: the reference point the moments are taken about.
 // eps_in: machine epsilon of the input type, which sets the degeneracy thresholds.  S: precision
 // of the 3D SVD (the input type).
-template <int D, typename S>
+template <int D, typename S, bool kFullXX>
 GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const double* ref_y,
                                      int mode, bool allow_reflection, double eps_in) {
-  using L = MomentLayout<D>;
+  using L = MomentLayout<D, kFullXX>;
   AlignResult<D> r;
   set_identity(r);
   const double cw = m[L::cw], mw = m[L::mw];
   if (!(cw > 0.0) || !(mw > 0.0) || !is_finite(cw) || !is_finite(mw)) return r;
   double xb[D], yb[D];  // centroids relative to the reference point
-GA_UNROLL
+  GA_UNROLL
   for (int i = 0; i < D; ++i) {
     xb[i] = m[L::cx + i] / cw;
     yb[i] = m[L::cy + i] / cw;
   }
   double C[D][D], Cxx[D][D];  // centred cross-covariance (dst, src) and src covariance
-  double vy = m[L::myy], Mx = 0.0, My = 0.0;
-  bool finite = is_finite(vy);
-GA_UNROLL
+  double vy = m[L::myy], vx = kFullXX ? 0.0 : m[L::mxx], Mx = 0.0, My = 0.0;
+  bool finite = is_finite(vy) && is_finite(vx);
+  GA_UNROLL
   for (int i = 0; i < D; ++i) {
     vy += -2.0 * yb[i] * m[L::my + i] + mw * yb[i] * yb[i];
-GA_UNROLL
+    if constexpr (!kFullXX) vx += -2.0 * xb[i] * m[L::mx + i] + mw * xb[i] * xb[i];
+    GA_UNROLL
     for (int j = 0; j < D; ++j) {
       C[i][j] = m[L::myx + i * D + j] - yb[i] * m[L::mx + j] - m[L::my + i] * xb[j] + mw * yb[i] * xb[j];
-      Cxx[i][j] = m[L::xx(i, j)] - xb[i] * m[L::mx + j] - m[L::mx + i] * xb[j] + mw * xb[i] * xb[j];
-      finite = finite && is_finite(C[i][j]) && is_finite(Cxx[i][j]);
+      finite = finite && is_finite(C[i][j]);
+      if constexpr (kFullXX) {
+        Cxx[i][j] = m[L::xx(i, j)] - xb[i] * m[L::mx + j] - m[L::mx + i] * xb[j] + mw * xb[i] * xb[j];
+        finite = finite && is_finite(Cxx[i][j]);
+      }
     }
+    if constexpr (kFullXX) vx += Cxx[i][i];
     const double ax = ref_x[i] + xb[i], ay = ref_y[i] + yb[i];
     Mx += ax * ax;
     My += ay * ay;
   }
   if (!finite) return r;
-  double vx = 0.0;
-GA_UNROLL
-  for (int i = 0; i < D; ++i) vx += Cxx[i][i];
   Mx = mw * Mx + vx;  // ~ sum w |x|^2 about the origin: the scale of rounding noise
   My = mw * My + vy;
   const double rel = 8.0 * eps_in;
@@ -313,27 +323,31 @@ GA_UNROLL
 
   double A[D][D], trace = 0.0;
   if (mode == kAffine) {
-    double K[D][D], V[D][D], lam[D];
-GA_UNROLL
-    for (int i = 0; i < D; ++i)
-GA_UNROLL
-      for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
-    sym_eig<double, D>(K, V, lam);
-    if (!(lam[D - 1] > rel * rel * Mx)) return r;  // source points span less than D dimensions
-    // A = C Cxx^-1 = C V diag(1/lam) V^T
-    for (int i = 0; i < D; ++i)
-      for (int j = 0; j < D; ++j) {
-        double acc = 0.0;
-        for (int k = 0; k < D; ++k) {
-          double cv = 0.0;
-          for (int l = 0; l < D; ++l) cv += C[i][l] * V[l][k];
-          acc += cv / lam[k] * V[j][k];
+    if constexpr (!kFullXX) {
+      return r;  // callers pass the full moments for affine
+    } else {
+      double K[D][D], V[D][D], lam[D];
+      GA_UNROLL
+      for (int i = 0; i < D; ++i)
+        GA_UNROLL
+        for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
+      sym_eig<double, D>(K, V, lam);
+      if (!(lam[D - 1] > rel * rel * Mx)) return r;  // source points span less than D dimensions
+      // A = C Cxx^-1 = C V diag(1/lam) V^T
+      for (int i = 0; i < D; ++i)
+        for (int j = 0; j < D; ++j) {
+          double acc = 0.0;
+          for (int k = 0; k < D; ++k) {
+            double cv = 0.0;
+            for (int l = 0; l < D; ++l) cv += C[i][l] * V[l][k];
+            acc += cv / lam[k] * V[j][k];
+          }
+          A[i][j] = acc;
         }
-        A[i][j] = acc;
-      }
-    for (int i = 0; i < D; ++i)
-      for (int j = 0; j < D; ++j) trace += A[i][j] * C[i][j];
-    r.s = 1.0;
+      for (int i = 0; i < D; ++i)
+        for (int j = 0; j < D; ++j) trace += A[i][j] * C[i][j];
+      r.s = 1.0;
+    }
   } else {
     if (!(vy > rel * rel * My)) return r;  // fewer than two distinct destination points
     const double noise = rel * (std::sqrt(My * vx) + std::sqrt(Mx * vy));
@@ -346,13 +360,13 @@ GA_UNROLL
     r.s = mode == kSimilarity ? trace / vx : 1.0;
   }
   // t = mean_dst - s A mean_src, in absolute coordinates
-GA_UNROLL
+  GA_UNROLL
   for (int i = 0; i < D; ++i) {
     double acc = 0.0;
-GA_UNROLL
+    GA_UNROLL
     for (int j = 0; j < D; ++j) acc += A[i][j] * (ref_x[j] + xb[j]);
     r.t[i] = ref_y[i] + yb[i] - r.s * acc;
-GA_UNROLL
+    GA_UNROLL
     for (int j = 0; j < D; ++j) r.R[i][j] = A[i][j];
   }
   // Weighted residual sum of squares from the moments (exact in double for float input).

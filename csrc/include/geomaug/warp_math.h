@@ -186,7 +186,7 @@ GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const Warp
     const T* p = plane + c * s.s_c;
     const S f = static_cast<S>(fill[c]);
     S v = S(0);
-GA_UNROLL
+    GA_UNROLL
     for (int i = 0; i < 4; ++i) v += t.w[i] * (t.in[i] ? static_cast<S>(p[t.off[i]]) : f);
     out[c * s.d_c] = Store<T>::from(v);
   }
