@@ -10,8 +10,10 @@ so that newer GPUs can JIT-compile it.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 #: DESIGN.md §3: the family first asked for, the current generations, and PTX of the highest.
 DEFAULT_ARCH_LIST = "3.5;5.0;6.0;7.0;7.5;8.0;8.6;8.9;9.0+PTX"
@@ -146,3 +148,15 @@ def device_is_covered(capability: tuple[int, int], archs: list[Arch]) -> bool:
         if a.ptx and a.sm <= major * 10 + minor:
             return True
     return False
+
+
+def find_cuobjdump() -> str | None:
+    """A ``cuobjdump``: the one inside torch's ``triton`` package, else the toolkit's on PATH."""
+    try:
+        import triton
+        tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+        if tool.is_file():
+            return str(tool)
+    except ImportError:
+        pass
+    return shutil.which("cuobjdump")

@@ -1,7 +1,6 @@
 """The built extension: archs really embedded (cuobjdump), build-time errors, `geomaug info`."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +13,9 @@ from conftest import EXT_HAS_CUDA, EXT_LOADED
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cuobjdump():
-    try:
-        import triton
-        path = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-        if path.is_file():
-            return str(path)
-    except ImportError:
-        pass
-    return shutil.which("cuobjdump")
-
-
 @pytest.mark.skipif(not EXT_HAS_CUDA, reason="the extension was built without CUDA kernels")
 def test_every_requested_arch_is_embedded():
-    tool = _cuobjdump()
+    tool = _arch.find_cuobjdump()
     if tool is None:
         pytest.skip("no cuobjdump (neither in triton nor on PATH)")
     so = Path(_backend.extension().module.__file__)

@@ -138,7 +138,8 @@ def test_translation_moves_content(rng, device):
     M = torch.tensor([[1.0, 0, 3], [0, 1, 2], [0, 0, 1]], device=dev)
     out = geomaug.warp(img, M, (20, 30), fill=[-1.0, -2.0])
     torch.testing.assert_close(out[..., 2:, 3:], img[..., :-2, :-3])
-    assert (out[:, 0, :2, :] == -1).all() and (out[:, 1, :, :3] == -2).all()
+    torch.testing.assert_close(out[:, 0, :2, :], torch.full_like(out[:, 0, :2, :], -1.0))
+    torch.testing.assert_close(out[:, 1, :, :3], torch.full_like(out[:, 1, :, :3], -2.0))
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -1,7 +1,6 @@
 """List the SASS and PTX inside a built geomaug (a wheel or the in-place extension) with cuobjdump,
 and check them against the arch list it was built for: `python tools/list_cubins.py [WHEEL]`."""
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -10,21 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from geomaug._arch import parse_arch_list  # noqa: E402
-
-
-def cuobjdump() -> str:
-    try:
-        import triton
-        tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-        if tool.is_file():
-            return str(tool)
-    except ImportError:
-        pass
-    found = shutil.which("cuobjdump")
-    if not found:
-        sys.exit("cuobjdump not found (it ships inside the triton package, or with the CUDA toolkit)")
-    return found
+from geomaug._arch import find_cuobjdump, parse_arch_list  # noqa: E402
 
 
 def main(argv):
@@ -37,7 +22,9 @@ def main(argv):
             pkg = ROOT / "geomaug"
         so = next(pkg.glob("_C*.so"))
         info = json.loads((pkg / "_build_info.json").read_text())
-        tool = cuobjdump()
+        tool = find_cuobjdump()
+        if tool is None:
+            sys.exit("cuobjdump not found (it ships inside the triton package, or with the CUDA toolkit)")
         elf = subprocess.run([tool, "--list-elf", str(so)], capture_output=True, text=True).stdout
         ptx = subprocess.run([tool, "--list-ptx", str(so)], capture_output=True, text=True).stdout
     print(elf + ptx)

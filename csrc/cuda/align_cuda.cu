@@ -73,10 +73,14 @@ __global__ void __launch_bounds__(kThreads)
         moments_add<D, kSquared, kFullXX>(m, px, py, w);
       }
     }
+    using L = MomentLayout<D, kFullXX>;
+    // Without squared weights the moment-weight slots stay zero until moments_finish: skip them.
+    auto used = [](int k) { return kSquared || k < L::mw || k >= L::mxx; };
 #pragma unroll
     for (int offset = kGroup / 2; offset > 0; offset /= 2)
 #pragma unroll
-      for (int k = 0; k < K; ++k) m[k] += __shfl_xor_sync(0xffffffffu, m[k], offset);
+      for (int k = 0; k < K; ++k)
+        if (used(k)) m[k] += __shfl_xor_sync(0xffffffffu, m[k], offset);
     if (member == 0) {
 #pragma unroll
       for (int k = 0; k < K; ++k) parked[local][k] = m[k];
