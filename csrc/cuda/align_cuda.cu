@@ -26,6 +26,31 @@ __device__ __forceinline__ void load_point(const T* __restrict__ p, T* out) {
   }
 }
 
+__host__ __device__ constexpr int gcd16(int n) { return n % 16 == 0 ? 16 : n % 8 == 0 ? 8 : n % 4 == 0 ? 4 : n % 2 == 0 ? 2 : 1; }
+
+__device__ __forceinline__ bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
+// n consecutive elements (n * sizeof(T) a multiple of 16, p 16-byte aligned) in 16-byte loads.
+template <typename T, int n>
+__device__ __forceinline__ void load_chunk(const T* __restrict__ p, T* out) {
+  static_assert(n * sizeof(T) % 16 == 0, "whole 16-byte words only");
+  if constexpr (sizeof(T) == 4) {
+#pragma unroll
+    for (int w = 0; w < n / 4; ++w) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(p) + w);
+      out[4 * w] = v.x; out[4 * w + 1] = v.y; out[4 * w + 2] = v.z; out[4 * w + 3] = v.w;
+    }
+  } else {
+#pragma unroll
+    for (int w = 0; w < n / 2; ++w) {
+      const double2 v = __ldg(reinterpret_cast<const double2*>(p) + w);
+      out[2 * w] = v.x; out[2 * w + 1] = v.y;
+    }
+  }
+}
+
 template <typename T, int D, bool kWeighted, bool kSquared, bool kFullXX>
 __global__ void __launch_bounds__(kThreads)
     align_kernel(const T* __restrict__ src, const T* __restrict__ dst,
@@ -37,6 +62,11 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / kGroup, member = lane % kGroup;
   constexpr int kSetsPerRound = 32 / kGroup;
+  // Points per 16-byte-aligned chunk (float 3D: 4 points = three 16-byte words).  A set's points
+  // are read that way when every set starts on a 16-byte boundary and N is a multiple of it.
+  constexpr int kChunk = 16 / gcd16(D * static_cast<int>(sizeof(T)));
+  const bool vectorized = s.N % kChunk == 0 && aligned16(src) && aligned16(dst) &&
+                          (s.N * D * static_cast<int64_t>(sizeof(T))) % 16 == 0;
 
   for (int round = 0; round < 32 / kSetsPerRound; ++round) {
     const int local = warp * 32 + round * kSetsPerRound + group;
@@ -56,13 +86,9 @@ __global__ void __launch_bounds__(kThreads)
         rx[i] = static_cast<double>(x0[i]);
         ry[i] = static_cast<double>(y0[i]);
       }
-#pragma unroll 4
-      for (int64_t p = member; p < s.N; p += kGroup) {
-        T qx[D], qy[D];
-        load_point<T, D>(x + p * D, qx);
-        load_point<T, D>(y + p * D, qy);
-        // The shift in the input precision (its rounding is below the input's own), then the
-        // exact products and sums in double.
+      // The shift in the input precision (its rounding is below the input's own), then the
+      // exact products and sums in double.
+      auto add = [&](const T* qx, const T* qy, int64_t p) {
         double px[D], py[D];
 #pragma unroll
         for (int i = 0; i < D; ++i) {
@@ -71,6 +97,25 @@ __global__ void __launch_bounds__(kThreads)
         }
         const double w = kWeighted ? static_cast<double>(__ldg(weights + b * s.N + p)) : 1.0;
         moments_add<D, kSquared, kFullXX>(m, px, py, w);
+      };
+      if (vectorized) {  // kChunk points per lane and step, in 16-byte loads
+        const int64_t chunks = s.N / kChunk;
+#pragma unroll 2
+        for (int64_t c = member; c < chunks; c += kGroup) {
+          T qx[kChunk * D], qy[kChunk * D];
+          load_chunk<T, kChunk * D>(x + c * kChunk * D, qx);
+          load_chunk<T, kChunk * D>(y + c * kChunk * D, qy);
+#pragma unroll
+          for (int q = 0; q < kChunk; ++q) add(qx + q * D, qy + q * D, c * kChunk + q);
+        }
+      } else {
+#pragma unroll 4
+        for (int64_t p = member; p < s.N; p += kGroup) {
+          T qx[D], qy[D];
+          load_point<T, D>(x + p * D, qx);
+          load_point<T, D>(y + p * D, qy);
+          add(qx, qy, p);
+        }
       }
     }
     using L = MomentLayout<D, kFullXX>;
