@@ -175,11 +175,18 @@ def extension_setup() -> dict:
         ext = CppExtension("geomaug._C", sources, include_dirs=include_dirs,
                            extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"])
 
-    # Recorded beside the extension (and packaged with it) so that geomaug can tell, before
-    # importing _C, what it was built for and against which torch.
-    (ROOT / "geomaug" / "_build_info.json").write_text(json.dumps(info, indent=1) + "\n")
-    return {"ext_modules": [ext],
-            "cmdclass": {"build_ext": BuildExtension.with_options(use_ninja=True)}}
+    class Build(BuildExtension):
+        """Also records, beside the extension it builds (in place, or in the wheel's build
+        directory), what it was built for and against which torch: geomaug reads that before
+        importing _C."""
+
+        def run(self):
+            super().run()
+            target = ROOT / "geomaug" if self.inplace else Path(self.build_lib) / "geomaug"
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "_build_info.json").write_text(json.dumps(info, indent=1) + "\n")
+
+    return {"ext_modules": [ext], "cmdclass": {"build_ext": Build.with_options(use_ninja=True)}}
 
 
 if __name__ == "__main__":  # also under pip's build backend; tests import this file instead

@@ -72,8 +72,8 @@ def estimate(src, dst, model: str = "similarity", *, weights=None,
     src, dst, w = _check_points(src, dst, weights)
     batch = src.shape[:-2]
     N, D = src.shape[-2:]
-    flat = (src.reshape(-1, N, D), dst.reshape(-1, N, D),
-            None if w is None else w.reshape(-1, N))
+    flat = (src, dst, w) if src.dim() == 3 else (
+        src.reshape(-1, N, D), dst.reshape(-1, N, D), None if w is None else w.reshape(-1, N))
     out = _align(*flat, MODELS[model], allow_reflection, False)
     if len(batch) != 1:
         out = [v.reshape(tuple(batch) + tuple(v.shape[1:])) for v in out]
