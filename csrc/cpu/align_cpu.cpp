@@ -23,16 +23,16 @@ void moments_2d_packed(const T* x, const T* y, const T* w, int64_t N, const doub
     const double wp = kWeighted ? static_cast<double>(w[p]) : 1.0;
     const v2d wx = kWeighted ? px * wp : px, wy = kWeighted ? py * wp : py;
     const v2d swap = __builtin_shufflevector(px, px, 1, 0);
-    cw += wp;
+    if (kWeighted) cw += wp;  // unweighted: the count, set below
     sx += wx;
     sy += wy;
-    sxx += wx * px;    // (w x0 x0, w x1 x1)
-    sxo += wx * swap;  // (w x0 x1, w x1 x0)
+    sxx += wx * px;                     // (w x0 x0, w x1 x1)
+    if (kFullXX) sxo += wx * swap;      // (w x0 x1, w x1 x0): affine only
     syx += wy * px;    // (w y0 x0, w y1 x1)
     syo += wy * swap;  // (w y0 x1, w y1 x0)
     syy += wy * py;
   }
-  m[L::cw] = cw;
+  m[L::cw] = kWeighted ? cw : static_cast<double>(N);
   m[L::cx] = sx[0]; m[L::cx + 1] = sx[1];
   m[L::cy] = sy[0]; m[L::cy + 1] = sy[1];
   if constexpr (kFullXX) {
