@@ -5,10 +5,9 @@ Topics: :mod:`geomaug.warp` (batched warps), :mod:`geomaug.align` (Kabsch / Umey
 :mod:`geomaug.faces` (landmark templates and aligned crops).  ``python -m geomaug info`` tells
 which backend each op uses here.
 """
-from . import _backend
 from ._backend import GeomaugWarning
 from ._checks import InputError
-from . import align, faces, warp as _warp_module
+from . import align, faces
 from .align import Alignment, corresponding_points_alignment, estimate
 from .faces import align_to_template, aligned_crop, template
 from .warp import warp

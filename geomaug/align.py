@@ -58,7 +58,9 @@ def estimate(src, dst, model: str = "similarity", *, weights=None,
     Args:
         src, dst: ``(..., N, D)`` corresponding points, D ∈ {2, 3}, float32 or float64.
         model: ``"rigid"`` (R, t), ``"similarity"`` (s, R, t) or ``"affine"`` (A, t).
-        weights: optional ``(..., N)`` non-negative per-point weights (true weighted least squares).
+        weights: optional ``(..., N)`` non-negative per-point weights (true weighted least
+            squares; a zero or non-finite total weight makes that item invalid; negative weights
+            are not checked, since checking would cost a device synchronisation).
         allow_reflection: let R be a reflection (det −1) when that fits better.
 
     Example:
