@@ -335,3 +335,22 @@ def test_opcheck_align(device):
                  (src[..., :2].contiguous(), dst[..., :2].contiguous(), w, 2, False, False)):
         args = tuple(a.to(dev) if isinstance(a, torch.Tensor) else a for a in args)
         torch.library.opcheck(torch.ops.geomaug.align.default, args)
+
+
+@needs_ext
+def test_ops_trace_under_torch_compile():
+    """The fake registrations let torch.compile trace through both ops."""
+    import torch._dynamo
+
+    def f(src, dst, img, M):
+        a = torch.ops.geomaug.align(src, dst, None, 1, False, False)
+        out = torch.ops.geomaug.warp(img, M, 8, 8, 0, torch.zeros(1, dtype=torch.float64))
+        return a[0], out
+
+    src, dst, *_ = random_problem(4, 10, 2, torch.float32, noise=0.1)
+    img = torch.rand(4, 1, 8, 8)
+    M = torch.eye(3, dtype=torch.float64).repeat(4, 1, 1)
+    torch._dynamo.reset()
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    for got, want in zip(compiled(src, dst, img, M), f(src, dst, img, M)):
+        torch.testing.assert_close(got, want)
