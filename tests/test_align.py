@@ -248,9 +248,13 @@ def test_kernel_matches_reference(rng, device, D, mode, weighted, dtype):
     ref = align_reference(*args)
     tol = 2e-5 if dtype == torch.float32 else 1e-8
     assert torch.equal(ours[5].cpu(), ref[5])
+    # The residual of a near-exact fit (N = D + 1 points for affine) comes from a difference of
+    # moments: both sides know it only to ~sqrt(double eps) of the data's magnitude.
+    rmse_floor = 3e-8 * float(dst.abs().max())
     for name, o, r in zip(("matrix", "R", "t", "s", "rmse"), ours[:5], ref[:5]):
         scale = r.abs().max().clamp_min(1)
-        assert (o.cpu() - r).abs().max() <= tol * scale, name
+        slack = rmse_floor if name == "rmse" else 0.0
+        assert (o.cpu() - r).abs().max() <= tol * scale + slack, name
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -52,7 +52,7 @@ __device__ __forceinline__ void load_chunk(const T* __restrict__ p, T* out) {
 }
 
 template <typename T, int D, bool kWeighted, bool kSquared, bool kFullXX>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 4)
     align_kernel(const T* __restrict__ src, const T* __restrict__ dst,
                  const T* __restrict__ weights, AlignShape s, AlignOutputs<T> out) {
   constexpr int K = MomentLayout<D, kFullXX>::size;
