@@ -9,6 +9,9 @@
 
 namespace geomaug {
 
+// The element types the warp kernels are instantiated for: X(type) for each.
+#define GEOMAUG_WARP_TYPES(X) X(uint8_t) X(int32_t) X(int64_t) X(float) X(double)
+
 // Warp: dst[b] = src[b] sampled at matrices[b]^-1 (forward 3x3, row-major, double).
 // fill: C values (doubles).  T in {uint8_t, int32_t, int64_t, float, double}; bilinear only for
 // uint8/float/double.

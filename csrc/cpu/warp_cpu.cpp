@@ -27,11 +27,7 @@ void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices, 
 #define GEOMAUG_INSTANTIATE(T)                                                                   \
   template void warp_cpu<T>(const T*, T*, const WarpShape&, const double*, int, const double*, \
                             const ParallelFor&);
-GEOMAUG_INSTANTIATE(uint8_t)
-GEOMAUG_INSTANTIATE(int32_t)
-GEOMAUG_INSTANTIATE(int64_t)
-GEOMAUG_INSTANTIATE(float)
-GEOMAUG_INSTANTIATE(double)
+GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
 #undef GEOMAUG_INSTANTIATE
 
 }  // namespace geomaug

@@ -59,11 +59,7 @@ int warp_cuda(const T* src, T* dst, const WarpShape& s, const double* matrices, 
 #define GEOMAUG_INSTANTIATE(T)                                                                 \
   template int warp_cuda<T>(const T*, T*, const WarpShape&, const double*, int, const double*, \
                             void*, void*);
-GEOMAUG_INSTANTIATE(uint8_t)
-GEOMAUG_INSTANTIATE(int32_t)
-GEOMAUG_INSTANTIATE(int64_t)
-GEOMAUG_INSTANTIATE(float)
-GEOMAUG_INSTANTIATE(double)
+GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
 #undef GEOMAUG_INSTANTIATE
 
 }  // namespace geomaug
