@@ -45,7 +45,7 @@ $(EXT_STAMP): $(DEPS_STAMP) $(SOURCES) $(ARCH_STAMP)
 
 # A wheel for the archs in GEOMAUG_CUDA_ARCH_LIST (CUDA forced: no GPU needed), with its contents.
 wheel: $(DEPS_STAMP)
-	rm -rf build/wheel-tmp && mkdir -p dist
+	mkdir -p dist
 	GEOMAUG_FORCE_CUDA=1 $(PY) -m pip wheel --no-build-isolation --no-deps -w dist .
 	$(PY) tools/list_cubins.py dist/geomaug-*.whl
 
