@@ -2,6 +2,7 @@
 // CPU versions live in cpu/, CUDA versions in cuda/; the binding layer (bindings/) calls them.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "geomaug/align_math.h"
 #include "geomaug/parallel.h"
@@ -37,6 +38,20 @@ struct AlignOutputs {
   T* rmse;     // (B,)
   bool* valid; // (B,)
 };
+
+// Calls f(kWeighted, kSquared, kFullXX) with std::bool_constant arguments: the kernel variant
+// for these weights and model (squared pytorch3d weights only with weights; the full sum w x x^T
+// only for affine, rigid/similarity need its trace).  Both align kernels dispatch through it.
+template <typename F>
+void dispatch_align_variant(bool weighted, bool squared, bool full, F&& f) {
+  auto with_full = [&](auto w, auto sq) {
+    if (full) f(w, sq, std::true_type{});
+    else f(w, sq, std::false_type{});
+  };
+  if (!weighted) with_full(std::false_type{}, std::false_type{});
+  else if (squared) with_full(std::true_type{}, std::true_type{});
+  else with_full(std::true_type{}, std::false_type{});
+}
 
 template <typename T>
 void align_cpu(const T* src, const T* dst, const T* weights, const AlignShape& shape,

@@ -187,7 +187,7 @@ class _BestRotation(torch.autograd.Function):
         e = torch.ones_like(S)
         d = torch.sign(torch.linalg.det(U) * torch.linalg.det(V))
         # A reflection only when allowed and better by more than the noise; ties go to R proper.
-        e[..., -1] = torch.where(allow_reflection & (S[..., -1] > noise), torch.ones_like(d), d)
+        e[..., -1] = torch.where(S[..., -1] > noise, torch.ones_like(d), d) if allow_reflection else d
         R = (U * e[..., None, :]) @ Vh
         signed = S * e
         ctx.save_for_backward(R, V, signed)
@@ -259,7 +259,7 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
                 if allow_reflection else torch.hypot(a, b)
             valid = valid & (best > noise)
         A, trace = _BestRotation.apply(torch.where(valid[:, None, None], C, eye),
-                                       torch.tensor(bool(allow_reflection), device=x.device), noise)
+                                       bool(allow_reflection), noise)
         safe_vx = torch.where(valid, vx, torch.ones_like(vx))
         s = trace / safe_vx if mode == MODELS["similarity"] else torch.ones_like(vx)
         rss = vy - 2 * s * trace + s * s * vx

@@ -142,17 +142,11 @@ void align_range(const T* src, const T* dst, const T* weights, const AlignShape&
 template <typename T, int D>
 void align_dim(const T* src, const T* dst, const T* weights, const AlignShape& s,
                const AlignOutputs<T>& out, int64_t begin, int64_t end) {
-  const bool full = s.mode == kAffine;  // rigid/similarity need only the trace of sum w x x^T
-  if (weights == nullptr) {
-    if (full) align_range<T, D, false, false, true>(src, dst, weights, s, out, begin, end);
-    else align_range<T, D, false, false, false>(src, dst, weights, s, out, begin, end);
-  } else if (s.squared_weights) {  // pytorch3d's weighting
-    if (full) align_range<T, D, true, true, true>(src, dst, weights, s, out, begin, end);
-    else align_range<T, D, true, true, false>(src, dst, weights, s, out, begin, end);
-  } else {
-    if (full) align_range<T, D, true, false, true>(src, dst, weights, s, out, begin, end);
-    else align_range<T, D, true, false, false>(src, dst, weights, s, out, begin, end);
-  }
+  dispatch_align_variant(weights != nullptr, s.squared_weights, s.mode == kAffine,
+                         [&](auto weighted, auto squared, auto full) {
+                           align_range<T, D, weighted, squared, full>(src, dst, weights, s, out,
+                                                                     begin, end);
+                         });
 }
 
 }  // namespace

@@ -65,8 +65,7 @@ __global__ void __launch_bounds__(kThreads, 4)
   // Points per 16-byte-aligned chunk (float 3D: 4 points = three 16-byte words).  A set's points
   // are read that way when every set starts on a 16-byte boundary and N is a multiple of it.
   constexpr int kChunk = 16 / gcd16(D * static_cast<int>(sizeof(T)));
-  const bool vectorized = s.N % kChunk == 0 && aligned16(src) && aligned16(dst) &&
-                          (s.N * D * static_cast<int64_t>(sizeof(T))) % 16 == 0;
+  const bool vectorized = s.N % kChunk == 0 && aligned16(src) && aligned16(dst);
 
   for (int round = 0; round < 32 / kSetsPerRound; ++round) {
     const int local = warp * 32 + round * kSetsPerRound + group;
@@ -158,17 +157,11 @@ cudaError_t launch_dim(const T* src, const T* dst, const T* weights, const Align
   const int64_t blocks = (s.B + kThreads - 1) / kThreads;
   if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
   const dim3 grid(static_cast<unsigned>(blocks));
-  const bool full = s.mode == kAffine;  // rigid/similarity need only the trace of sum w x x^T
-  if (weights == nullptr) {
-    if (full) align_kernel<T, D, false, false, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-    else align_kernel<T, D, false, false, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-  } else if (s.squared_weights) {  // pytorch3d's weighting
-    if (full) align_kernel<T, D, true, true, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-    else align_kernel<T, D, true, true, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-  } else {
-    if (full) align_kernel<T, D, true, false, true><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-    else align_kernel<T, D, true, false, false><<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
-  }
+  dispatch_align_variant(weights != nullptr, s.squared_weights, s.mode == kAffine,
+                         [&](auto weighted, auto squared, auto full) {
+                           align_kernel<T, D, weighted, squared, full>
+                               <<<grid, kThreads, 0, stream>>>(src, dst, weights, s, out);
+                         });
   return cudaGetLastError();
 }
 
