@@ -51,13 +51,15 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # tensor () / (B,) already of x's dtype and device (see _per_sample). No checks here.
 # ----------------------------------------------------------------------------------------------
 
-def _per_sample(f, x: torch.Tensor, dims: int = 3):
+def _per_sample(f, x: torch.Tensor):
     """A number stays a number; a tensor ``()``/``(B,)`` becomes ``x``'s dtype/device and is viewed
-    as ``(B, 1, ..., 1)`` with ``dims`` trailing ones (3 for (B,C,H,W), 2 for (B,H,W))."""
+    as ``(B, 1, ..., 1)`` to broadcast over ``x`` (``(B, C, H, W)`` or ``(B, H, W)``; for an
+    unbatched ``x`` a ``(1,)`` tensor broadcasts without adding a dimension). A number is rounded
+    to float32 (unless ``x`` is float64), so a number and a tensor of it give identical results."""
     if not isinstance(f, torch.Tensor):
-        return float(f)
+        return float(f) if x.dtype == torch.float64 else float(np.float32(f))
     f = f.to(device=x.device, dtype=x.dtype)
-    return f.reshape(-1, *([1] * dims)) if f.dim() == 1 else f
+    return f.reshape(-1, *([1] * (x.dim() - 1))) if f.dim() == 1 else f
 
 
 def _rgb(x: torch.Tensor, order: str):
@@ -106,7 +108,7 @@ def _hue(x: torch.Tensor, shift, bound: float, order: str = "RGB") -> torch.Tens
     safe = torch.where(c > 0, c, torch.ones_like(c))
     h6 = torch.where(v == r, (g - b) / safe,
                      torch.where(v == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
-    h6 = h6 + 6.0 * _per_sample(shift, h6, dims=2)
+    h6 = h6 + 6.0 * _per_sample(shift, h6)
 
     def channel(n: float) -> torch.Tensor:
         k = torch.remainder(h6 + n, 6.0)
@@ -149,7 +151,6 @@ def _check_factor(f, image: torch.Tensor, name: str, low: float | None = 0.0,
     """A real number, or a tensor ``()`` / ``(B,)`` (``(1,)`` for an unbatched image). Values of
     a tensor are checked on the CPU only (elsewhere a check would synchronise)."""
     batch = image.shape[0] if image.dim() == 4 else 1
-    rng = (f"in [{low}, {high}]" if high is not None else f">= {low}") if low is not None else ""
     if isinstance(f, torch.Tensor):
         if f.dim() > 1 or (f.dim() == 1 and f.shape[0] != batch):
             fail(f"{name} must be a number or a tensor of shape ({batch},) (one per sample), got "
@@ -160,13 +161,17 @@ def _check_factor(f, image: torch.Tensor, name: str, low: float | None = 0.0,
                 and not torch.compiler.is_compiling()):
             bad = f < low if high is None else (f < low) | (f > high)
             if bool(bad.any()) or bool(f.isnan().any()):
-                fail(f"{name} must be {rng}, got {f[bad | f.isnan()][0].item()}")
+                fail(f"{name} must be {_allowed(low, high)}, got {f[bad | f.isnan()][0].item()}")
         return f
     if isinstance(f, bool) or not isinstance(f, numbers.Real):
         fail(f"{name} must be a number or a tensor of shape ({batch},), got {type(f).__name__}")
     if low is not None and not (f >= low and (high is None or f <= high)):
-        fail(f"{name} must be {rng}, got {f}")
+        fail(f"{name} must be {_allowed(low, high)}, got {f}")
     return f
+
+
+def _allowed(low: float, high: float | None) -> str:
+    return f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
