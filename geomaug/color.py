@@ -224,7 +224,8 @@ def adjust_brightness(image: torch.Tensor, factor: float | torch.Tensor, *,
     return _run(image, lambda x, bound: _brightness(x, factor, bound))
 
 
-def adjust_contrast(image: torch.Tensor, factor: float | torch.Tensor, mean: float | torch.Tensor | None = None, *,
+def adjust_contrast(image: torch.Tensor, factor: float | torch.Tensor,
+                    mean: float | torch.Tensor | None = None, *,
                     channel_order: str = "RGB") -> torch.Tensor:
     """Blend with the mean of the grayscale image: ``factor·x + (1 − factor)·mean``, clamped.
 
@@ -262,7 +263,8 @@ def adjust_saturation(image: torch.Tensor, factor: float | torch.Tensor, *,
     Args:
         image: ``(C, H, W)`` or ``(B, C, H, W)``, C ∈ {1, 3}; a 1-channel image is returned
             unchanged (a copy), as in torchvision.
-        factor: ≥ 0 (0 → grayscale, 1 → unchanged, > 1 → more saturated), a number or ``(B,)``.
+        factor: ≥ 0 (0 → grayscale, 1 → unchanged, > 1 → more saturated), a number or a
+            tensor ``(B,)``.
         channel_order: ``"RGB"`` or ``"BGR"``.
 
     Returns:
@@ -281,7 +283,8 @@ def adjust_saturation(image: torch.Tensor, factor: float | torch.Tensor, *,
     return _run(image, lambda x, bound: _saturation(x, factor, bound, order))
 
 
-def adjust_hue(image: torch.Tensor, shift: float | torch.Tensor, *, channel_order: str = "RGB") -> torch.Tensor:
+def adjust_hue(image: torch.Tensor, shift: float | torch.Tensor, *,
+               channel_order: str = "RGB") -> torch.Tensor:
     """Shift the hue (H of HSV) by ``shift`` turns; saturation and value are kept.
 
     Args:
