@@ -13,12 +13,12 @@ namespace geomaug {
 // The element types the warp kernels are instantiated for: X(type) for each.
 #define GEOMAUG_WARP_TYPES(X) X(uint8_t) X(int32_t) X(int64_t) X(float) X(double)
 
-// Warp: dst[b] = src[b] sampled at matrices[b]^-1 (forward 3x3, row-major, double).
-// fill: C values (doubles).  T in {uint8_t, int32_t, int64_t, float, double}; bilinear only for
-// uint8/float/double.
+// Warp: dst[b] = src[b] sampled at matrices[b]^-1 (forward 3x3, row-major, double), with the
+// border rule of warp_math.h.  params.fill: C values of type T.  T in {uint8_t, int32_t, int64_t,
+// float, double}; bilinear only for uint8/float/double.
 template <typename T>
-void warp_cpu(const T* src, T* dst, const WarpShape& shape, const double* matrices, int interp,
-              const double* fill, const ParallelFor& parallel_for);
+void warp_cpu(const T* src, T* dst, const WarpShape& shape, const double* matrices,
+              const WarpParams<T>& params, const ParallelFor& parallel_for);
 
 // Alignment of B sets of N D-dimensional points (contiguous (B, N, D)); weights (B, N) or null.
 struct AlignShape {
@@ -63,8 +63,8 @@ void align_cpu(const T* src, const T* dst, const T* weights, const AlignShape& s
 // `scratch`: device memory of warp_cuda_scratch_bytes(B) bytes (the per-sample inverse maps).
 int64_t warp_cuda_scratch_bytes(int64_t B);
 template <typename T>
-int warp_cuda(const T* src, T* dst, const WarpShape& shape, const double* matrices, int interp,
-              const double* fill, void* scratch, void* stream);
+int warp_cuda(const T* src, T* dst, const WarpShape& shape, const double* matrices,
+              const WarpParams<T>& params, void* scratch, void* stream);
 
 template <typename T>
 int align_cuda(const T* src, const T* dst, const T* weights, const AlignShape& shape,

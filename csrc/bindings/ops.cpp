@@ -15,14 +15,18 @@ ParallelFor torch_parallel_for() {
 }
 
 at::Tensor warp_cpu_impl(const at::Tensor& src, const at::Tensor& matrix, int64_t out_h,
-                         int64_t out_w, int64_t interpolation, const at::Tensor& fill) {
-  at::Tensor out = prepare_warp(src, matrix, out_h, out_w, interpolation, fill);
+                         int64_t out_w, int64_t interpolation, const at::Tensor& fill,
+                         int64_t border) {
+  at::Tensor out = prepare_warp(src, matrix, out_h, out_w, interpolation, fill, border);
   if (out.numel() == 0) return out;
   const WarpShape shape = shape_of(src, out);
+  const at::Tensor fill_t = warp_fill(src, fill);
   dispatch_warp_dtype(src.scalar_type(), [&](auto tag) {
     using T = decltype(tag);
-    warp_cpu<T>(src.data_ptr<T>(), out.data_ptr<T>(), shape, matrix.data_ptr<double>(),
-                static_cast<int>(interpolation), fill.data_ptr<double>(), torch_parallel_for());
+    const WarpParams<T> params{static_cast<int>(interpolation), static_cast<int>(border),
+                               fill_t.data_ptr<T>()};
+    warp_cpu<T>(src.data_ptr<T>(), out.data_ptr<T>(), shape, matrix.data_ptr<double>(), params,
+                torch_parallel_for());
   });
   return out;
 }
@@ -69,8 +73,8 @@ py::tuple cuda_probe_py(int device) {
 }  // namespace geomaug
 
 TORCH_LIBRARY(geomaug, m) {
-  m.def("warp(Tensor src, Tensor matrix, int out_h, int out_w, int interpolation, Tensor fill) "
-        "-> Tensor");
+  m.def("warp(Tensor src, Tensor matrix, int out_h, int out_w, int interpolation, Tensor fill, "
+        "int border=0) -> Tensor");
   m.def("align(Tensor src, Tensor dst, Tensor? weights, int mode, bool allow_reflection, "
         "bool squared_weights) -> (Tensor matrix, Tensor R, Tensor t, Tensor s, Tensor rmse, "
         "Tensor valid)");

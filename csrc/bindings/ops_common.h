@@ -10,6 +10,9 @@
 
 namespace geomaug {
 
+// Largest output side the op accepts (the Python wrapper says the same).
+constexpr int64_t kMaxWarpSide = int64_t(1) << 30;
+
 inline std::string shape_str(const at::Tensor& t) {
   std::ostringstream os;
   os << t.sizes();
@@ -28,11 +31,14 @@ inline WarpShape shape_of(const at::Tensor& src, const at::Tensor& out) {
 // Checks warp's arguments and allocates the output in the source's memory format
 // (channels-last in, channels-last out).
 inline at::Tensor prepare_warp(const at::Tensor& src, const at::Tensor& matrix, int64_t out_h,
-                               int64_t out_w, int64_t interpolation, const at::Tensor& fill) {
+                               int64_t out_w, int64_t interpolation, const at::Tensor& fill,
+                               int64_t border) {
   TORCH_CHECK(src.dim() == 4, "geomaug::warp: src must be (B, C, H, W), got shape ", shape_str(src));
   const auto dt = src.scalar_type();
   TORCH_CHECK(interpolation == kBilinear || interpolation == kNearest,
               "geomaug::warp: interpolation must be 0 (bilinear) or 1 (nearest), got ", interpolation);
+  TORCH_CHECK(border == kConstant || border == kReplicate || border == kReflect,
+              "geomaug::warp: border must be 0 (constant), 1 (replicate) or 2 (reflect), got ", border);
   const bool interpolating = interpolation == kBilinear;
   TORCH_CHECK(dt == at::kByte || dt == at::kFloat || dt == at::kDouble ||
                   (!interpolating && (dt == at::kInt || dt == at::kLong)),
@@ -45,18 +51,32 @@ inline at::Tensor prepare_warp(const at::Tensor& src, const at::Tensor& matrix, 
   TORCH_CHECK(matrix.scalar_type() == at::kDouble && matrix.is_contiguous(),
               "geomaug::warp: matrix must be a contiguous float64 tensor, got ", matrix.scalar_type(),
               matrix.is_contiguous() ? "" : " (non-contiguous)");
-  TORCH_CHECK(fill.dim() == 1 && fill.size(0) == src.size(1) && fill.scalar_type() == at::kDouble &&
-                  fill.is_contiguous(),
-              "geomaug::warp: fill must be a contiguous float64 tensor of shape (C,) = (", src.size(1),
-              ",), got ", fill.scalar_type(), " ", shape_str(fill));
+  TORCH_CHECK(fill.dim() == 1 && fill.size(0) == src.size(1) &&
+                  (fill.scalar_type() == dt || fill.scalar_type() == at::kDouble),
+              "geomaug::warp: fill must be a tensor of shape (C,) = (", src.size(1),
+              ",) of src's dtype (", dt, ") or float64, got ", fill.scalar_type(), " ",
+              shape_str(fill));
   TORCH_CHECK(matrix.device() == src.device() && fill.device() == src.device(),
               "geomaug::warp: src, matrix and fill must be on one device, got ", src.device(), ", ",
               matrix.device(), ", ", fill.device());
-  TORCH_CHECK(out_h >= 0 && out_w >= 0 && out_h < (1 << 30) && out_w < (1 << 30),
-              "geomaug::warp: output size must be non-negative, got (", out_h, ", ", out_w, ")");
+  TORCH_CHECK(out_h >= 0 && out_w >= 0 && out_h < kMaxWarpSide && out_w < kMaxWarpSide,
+              "geomaug::warp: output size must be non-negative and below 2**30 per side, got (",
+              out_h, ", ", out_w, ")");
   const auto format = src.suggest_memory_format();
   return at::empty({src.size(0), src.size(1), out_h, out_w},
                    src.options().memory_format(format));
+}
+
+// The fill values in src's element type, contiguous: a float64 fill of an integer image is
+// rounded (half to even) and saturated to the type's range, as cv2 converts its borderValue.
+inline at::Tensor warp_fill(const at::Tensor& src, const at::Tensor& fill) {
+  const auto dt = src.scalar_type();
+  if (fill.scalar_type() == dt) return fill.contiguous();
+  if (dt == at::kFloat || dt == at::kDouble) return fill.to(dt).contiguous();
+  double lo = 0.0, hi = 255.0;
+  if (dt == at::kInt) { lo = -2147483648.0; hi = 2147483647.0; }
+  if (dt == at::kLong) { lo = -9223372036854775808.0; hi = 9223372036854774784.0; }
+  return fill.round().clamp(lo, hi).to(dt).contiguous();
 }
 
 using AlignTuple = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;

@@ -13,18 +13,21 @@ void check_launch(int code, const char* op) {
 }
 
 at::Tensor warp_cuda_impl(const at::Tensor& src, const at::Tensor& matrix, int64_t out_h,
-                          int64_t out_w, int64_t interpolation, const at::Tensor& fill) {
+                          int64_t out_w, int64_t interpolation, const at::Tensor& fill,
+                          int64_t border) {
   const c10::cuda::CUDAGuard guard(src.device());
-  at::Tensor out = prepare_warp(src, matrix, out_h, out_w, interpolation, fill);
+  at::Tensor out = prepare_warp(src, matrix, out_h, out_w, interpolation, fill, border);
   if (out.numel() == 0) return out;
   const WarpShape shape = shape_of(src, out);
   void* stream = c10::cuda::getCurrentCUDAStream().stream();
   at::Tensor scratch = at::empty({warp_cuda_scratch_bytes(shape.B)}, src.options().dtype(at::kByte));
+  const at::Tensor fill_t = warp_fill(src, fill);
   dispatch_warp_dtype(src.scalar_type(), [&](auto tag) {
     using T = decltype(tag);
+    const WarpParams<T> params{static_cast<int>(interpolation), static_cast<int>(border),
+                               fill_t.data_ptr<T>()};
     check_launch(warp_cuda<T>(src.data_ptr<T>(), out.data_ptr<T>(), shape,
-                              matrix.data_ptr<double>(), static_cast<int>(interpolation),
-                              fill.data_ptr<double>(), scratch.data_ptr(), stream),
+                              matrix.data_ptr<double>(), params, scratch.data_ptr(), stream),
                  "warp");
   });
   return out;
