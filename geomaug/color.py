@@ -24,6 +24,7 @@ adds one per-sample mean, :func:`gray_mean`), so a fused kernel can reproduce th
 Differences from torchvision on uint8: torchvision floors the grayscale image (saturation,
 contrast's mean) and truncates the result; geomaug rounds once, so results may differ by a level
 or two. Its grayscale red weight is 0.2989, geomaug's 0.299 (weights sum to 1: gray stays gray).
+Conventions: docs/conventions.md (Colour).
 """
 from __future__ import annotations
 
