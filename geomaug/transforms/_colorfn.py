@@ -16,7 +16,8 @@ try:  # the colour functions of geomaug (another module of the package)
 except ImportError:
     _color, _HAS = None, False
 
-_WEIGHTS = {"RGB": (0.299, 0.587, 0.114), "BGR": (0.114, 0.587, 0.299)}
+# torchvision v2's luma weights (0.2989 where PIL and the docs round to 0.299).
+_WEIGHTS = {"RGB": (0.2989, 0.587, 0.114), "BGR": (0.114, 0.587, 0.2989)}
 
 
 def _col(f, x):
@@ -24,7 +25,7 @@ def _col(f, x):
 
 
 def gray(x: torch.Tensor, order: str) -> torch.Tensor:
-    """(B, 3, H, W) → (B, 1, H, W) luma 0.299 R + 0.587 G + 0.114 B (any other C: unchanged)."""
+    """(B, 3, H, W) → (B, 1, H, W) luma 0.2989 R + 0.587 G + 0.114 B (any other C: unchanged)."""
     if _HAS:
         return _color._gray(x, order)
     if x.shape[1] != 3:

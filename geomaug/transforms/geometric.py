@@ -222,10 +222,15 @@ class CenterCrop(GeometricTransform):
 
     def matrix(self, params, sizes):
         h, w = _hw(sizes)
-        top = torch.round((h - self.size[0]) / 2)  # half to even, as Python's round
-        left = torch.round((w - self.size[1]) / 2)
+        top, left = _centre(h - self.size[0]), _centre(w - self.size[1])
         return G.translation(-left, -top), torch.tensor([self.size], dtype=torch.int64).expand(
             len(sizes), 2)
+
+
+def _centre(diff):
+    """torchvision's centre-crop offset: round(diff / 2) (half to even); when padding, the pad
+    before is floor(−diff / 2)."""
+    return torch.where(diff >= 0, torch.round(diff / 2), -torch.floor(-diff / 2))
 
 
 class RandomResizedCrop(GeometricTransform):
