@@ -41,14 +41,14 @@ Conventions (docs/conventions.md):
 from .color import (IMAGENET_MEAN, IMAGENET_STD, ColorJitter, Normalize, RandomGrayscale,
                     denormalize)
 from .core import Compose, OneOf, RandomApply, Transform, pass_settings
-from .geometric import (CenterCrop, HorizontalFlip, Pad, RandomAffine, RandomCrop,
+from .geometric import (CenterCrop, Crop, HorizontalFlip, Pad, RandomAffine, RandomCrop,
                         RandomResizedCrop, RandomScale, Resize, Rotate, VerticalFlip)
 from .data import AugmentedDataset, sample_generator, sample_seed
 from .geometry import inverse_boxes, inverse_points, map_boxes, map_points
 from .multiscale import MultiScale, warp_back
 
 __all__ = ["AugmentedDataset", "MultiScale", "sample_generator", "sample_seed", "warp_back",
-           "CenterCrop", "ColorJitter", "Compose", "HorizontalFlip", "IMAGENET_MEAN",
+           "CenterCrop", "ColorJitter", "Crop", "Compose", "HorizontalFlip", "IMAGENET_MEAN",
            "IMAGENET_STD", "Normalize", "OneOf", "Pad", "RandomAffine", "RandomApply",
            "RandomCrop", "RandomGrayscale", "RandomResizedCrop", "RandomScale", "Resize", "Rotate",
            "Transform", "VerticalFlip", "denormalize", "inverse_boxes", "inverse_points",

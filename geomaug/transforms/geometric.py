@@ -213,6 +213,25 @@ class RandomCrop(GeometricTransform):
         return m, torch.tensor([self.size], dtype=torch.int64).expand(len(sizes), 2)
 
 
+class Crop(GeometricTransform):
+    """Crop the fixed box ``(top, left, height, width)`` (padding where it leaves the image):
+    x' = x − left, y' = y − top."""
+
+    def __init__(self, top: int, left: int, height: int, width: int, *, fill=None,
+                 ignore_index=None, border=None):
+        super().__init__(fill=fill, ignore_index=ignore_index, border=border)
+        for name, v in (("top", top), ("left", left)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{name} must be an int, got {v!r}")
+        self.top, self.left = top, left
+        self.size = crop_size((height, width), "(height, width)")
+
+    def matrix(self, params, sizes):
+        n = len(sizes)
+        m = G.translation(torch.full((n,), -float(self.left), dtype=torch.float64), -float(self.top))
+        return m, torch.tensor([self.size], dtype=torch.int64).expand(n, 2)
+
+
 class CenterCrop(GeometricTransform):
     """Crop ``size`` at the centre (offset round((H − h)/2) as torchvision; pads when smaller)."""
 
