@@ -187,7 +187,7 @@ def test_colour_acts_on_resampled_pixels_and_rounds_once(rng):
     out = t(image=a, seed=4)
     warped = resample(a.float(), out["matrix"], (15, 17), "bilinear", 0.0, "constant")
     b = (warped * 1.3).clamp(0, 255)
-    mean = gray_mean(b, "RGB").view(2, 1, 1, 1)
+    mean = gray_mean(b, "RGB", 255).view(2, 1, 1, 1)
     ref = (0.6 * b + 0.4 * mean).clamp(0, 255).round().to(torch.uint8)
     assert torch.equal(out["image"], ref)
 

@@ -34,9 +34,11 @@ def gray(x: torch.Tensor, order: str) -> torch.Tensor:
     return (r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3])
 
 
-def gray_mean(x: torch.Tensor, order: str) -> torch.Tensor:
-    """(B,) mean of the grayscale image (of the image itself when it is not RGB)."""
-    return gray(x, order).mean(dim=(1, 2, 3))
+def gray_mean(x: torch.Tensor, order: str, bound: float = 1.0) -> torch.Tensor:
+    """(B,) mean of the grayscale image (of the image itself when it is not RGB); on the 0..255
+    scale the luma is floored first, as torchvision does for uint8."""
+    g = gray(x, order)
+    return (g.floor() if bound == 255 and x.shape[1] == 3 else g).mean(dim=(1, 2, 3))
 
 
 def brightness(x, f, bound):
@@ -58,7 +60,9 @@ def saturation(x, f, bound, order):
     if x.shape[1] != 3:
         return x
     f = _col(f, x)
-    return (x * f + gray(x, order) * (1 - f)).clamp_(0, bound)
+    g = gray(x, order)
+    g = g.floor() if bound == 255 else g  # as torchvision for uint8
+    return (x * f + g * (1 - f)).clamp_(0, bound)
 
 
 def hue(x, shift, bound, order):

@@ -122,7 +122,7 @@ class ColorJitter(ColorTransform):
                 if name == "brightness":
                     y = F.brightness(sub, f, bound)
                 elif name == "contrast":
-                    m = F.gray_mean(sub, order) if mean is None else mean[idx.to(mean.device)].to(sub)
+                    m = F.gray_mean(sub, order, bound) if mean is None else mean[idx.to(mean.device)].to(sub)
                     used = torch.zeros(n, dtype=m.dtype, device=m.device) if used is None else used
                     used[idx.to(m.device)] = m
                     y = F.contrast(sub, f, m, bound)
