@@ -1,18 +1,19 @@
 """geomaug: joint geometric augmentation and keypoint alignment for PyTorch, on C++/CUDA kernels
 with a PyTorch path that gives the same answers wherever the kernels cannot run.
 
-Topics: :mod:`geomaug.warp` (batched warps), :mod:`geomaug.align` (Kabsch / Umeyama),
-:mod:`geomaug.faces` (landmark templates and aligned crops).  ``python -m geomaug info`` tells
+Topics: :mod:`geomaug.warping` (batched warps), :mod:`geomaug.alignment` (Kabsch / Umeyama),
+:mod:`geomaug.faces` (landmark templates and aligned crops).  Conventions (pixel coordinates,
+matrix direction, colour semantics): ``docs/conventions.md``.  ``python -m geomaug info`` tells
 which backend each op uses here.
 """
 from ._backend import GeomaugWarning
 from ._checks import InputError
-from . import align, faces
-from .align import Alignment, corresponding_points_alignment, estimate
+from . import alignment, faces, warping
+from .alignment import Alignment, corresponding_points_alignment, estimate
 from .faces import align_to_template, aligned_crop, template
-from .warp import warp
+from .warping import warp
 
 __version__ = "0.1.0"
-__all__ = ["Alignment", "GeomaugWarning", "InputError", "align", "align_to_template",
-           "aligned_crop", "corresponding_points_alignment", "estimate", "faces", "template",
-           "warp"]
+__all__ = ["Alignment", "GeomaugWarning", "InputError", "align_to_template", "aligned_crop",
+           "alignment", "corresponding_points_alignment", "estimate", "faces", "template", "warp",
+           "warping"]

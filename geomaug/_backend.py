@@ -19,7 +19,6 @@ from . import _arch
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "setup.py").is_file() else None
-OPS = ("warp", "align")
 
 
 class GeomaugWarning(UserWarning):

@@ -1,6 +1,6 @@
 """Face landmark templates, alignment to them, and batched aligned crops.
 
-Templates are in output pixel coordinates (pixel centres at integers, DESIGN.md §2), like the
+Templates are in output pixel coordinates (pixel centres at integers, docs/conventions.md), like the
 ``cv2.warpAffine`` recipes they come from:
 
 * ``"arcface"``: the 5-point ArcFace/insightface template for 112×112 crops (left eye, right eye,
@@ -14,9 +14,9 @@ from typing import Sequence
 
 import torch
 
-from . import align as _align
-from ._checks import fail
-from .warp import warp
+from . import alignment as _align
+from ._checks import as_size, fail
+from .warping import warp
 
 ARCFACE_112 = (
     (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655),
@@ -63,18 +63,6 @@ _OPENFACE_68 = (
 TEMPLATES = ("arcface", "dlib68")
 
 
-def _size(size) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        fail(f"size must be an int or (height, width), got {size!r}")
-    if h <= 0 or w <= 0:
-        fail(f"size must be positive, got {(h, w)}")
-    return h, w
-
-
 def template(name: str = "arcface", size: int | Sequence[int] = 112, *, scale: float = 1.0,
              dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
     """``(K, 2)`` template points for an output crop of ``size`` (int or ``(height, width)``).
@@ -85,7 +73,7 @@ def template(name: str = "arcface", size: int | Sequence[int] = 112, *, scale: f
         >>> template("arcface", 224).shape
         torch.Size([5, 2])
     """
-    h, w = _size(size)
+    h, w = as_size(size, allow_int=True, allow_zero=False)
     if not scale > 0:
         fail(f"scale must be positive, got {scale}")
     if name == "arcface":
@@ -137,7 +125,7 @@ def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface"
         landmarks: ``(B, K, 2)`` (or ``(K, 2)``) landmarks in image pixel coordinates.
 
     Returns:
-        ``(crops, alignment)``: crops ``(B, C, h, w)`` and the :class:`~geomaug.align.Alignment`
+        ``(crops, alignment)``: crops ``(B, C, h, w)`` and the :class:`~geomaug.alignment.Alignment`
         whose ``.matrix`` maps image pixels to crop pixels (its ``valid`` flags degenerate faces,
         whose crop is then the identity warp).
 
@@ -156,7 +144,7 @@ def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface"
             or landmarks.dim() != len(batch) + 2:
         fail(f"landmarks must be {'(B, K, 2) with B = ' + str(batch[0]) if batch else '(K, 2)'} "
              f"for images of shape {tuple(images.shape)}, got {tuple(getattr(landmarks, 'shape', ()))}")
-    h, w = _size(size)
+    h, w = as_size(size, allow_int=True, allow_zero=False)
     a = align_to_template(landmarks.to(images.device), template_name, (h, w), scale=scale,
                           model=model)
     crops = warp(images, a.matrix, (h, w), interpolation=interpolation, fill=fill)

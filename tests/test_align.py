@@ -9,7 +9,7 @@ import torch
 from skimage.transform import EuclideanTransform, SimilarityTransform
 
 import geomaug
-from geomaug.align import MODELS, align_reference
+from geomaug.alignment import MODELS, align_reference
 from conftest import DEVICES, device_or_skip, needs_ext
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import geomaug
-from geomaug.warp import warp_reference
+from geomaug.warping import warp_reference
 from conftest import DEVICES, device_or_skip, needs_ext
 
 
@@ -202,8 +202,10 @@ def test_single_image_and_2x3_matrix(rng):
     (dict(image=torch.zeros(1, 3, 4, 4, dtype=torch.int64)), "image dtype must be one of"),
     (dict(matrix=torch.eye(4)), r"matrix must be \(3, 3\)"),
     (dict(matrix=torch.eye(3).repeat(3, 1, 1)), "3 matrices for a batch of 2"),
-    (dict(size=(4,)), r"size must be \(out_h, out_w\)"),
-    (dict(size=(-1, 4)), "size must be non-negative"),
+    (dict(size=(4,)), r"size must be \(height, width\) of integers, got \(4,\)"),
+    (dict(size=(10.7, 5.2)), r"size must be \(height, width\) of integers, got \(10.7, 5.2\)"),
+    (dict(size=(-1, 4)), r"size must be between 0 and 1073741823 on each side, got \(-1, 4\)"),
+    (dict(size=(2**31, 4)), r"size must be between 0 and 1073741823 on each side"),
     (dict(fill=[1, 2]), r"fill must be a scalar or have one value per channel \(3\), got 2"),
     (dict(fill=float("nan")), "fill must be finite"),
     (dict(interpolation="cubic"), "interpolation must be one of"),

@@ -2,7 +2,7 @@
 // and the solve of align_math.h.
 #include <type_traits>
 
-#include "../kernels.h"
+#include "geomaug/align.h"
 
 namespace geomaug {
 namespace {

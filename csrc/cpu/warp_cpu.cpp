@@ -1,5 +1,5 @@
 // CPU warp kernel: rows of all samples in parallel, the per-pixel math of warp_math.h.
-#include "../kernels.h"
+#include "geomaug/warp.h"
 
 namespace geomaug {
 

@@ -6,7 +6,7 @@
 // Solve phase: every thread solves one set (the 3D SVD runs on all lanes, not one per group).
 #include <cuda_runtime.h>
 
-#include "../kernels.h"
+#include "geomaug/align.h"
 
 namespace geomaug {
 namespace {

@@ -1,6 +1,6 @@
 // Per-pixel math of the warp op, shared by the CPU and the CUDA kernel.
 //
-// Convention (DESIGN.md §2): pixel (row i, col j) has its centre at (x=j, y=i); the forward matrix
+// Convention (docs/conventions.md): pixel (row i, col j) has its centre at (x=j, y=i); the forward matrix
 // maps source to destination, and destination pixel p samples the source at M^-1 p.  Bilinear taps
 // that fall outside the source take the fill value (so edges blend towards it, as cv2's
 // BORDER_CONSTANT and grid_sample's zero padding do); nearest picks round-half-even(M^-1 p).

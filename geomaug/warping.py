@@ -1,11 +1,13 @@
 """Batched warps: every sample resampled through its own 3x3 matrix in one pass.
 
-Convention: pixel (row i, col j) has its centre at (x=j, y=i); ``matrix`` maps source pixel
-coordinates to destination ones, and destination pixel p samples the source at ``matrix⁻¹ p`` —
-the same map keypoints go through, so a point on a pixel stays on that pixel's content.
+Convention (docs/conventions.md): pixel (row i, col j) has its centre at (x=j, y=i); ``matrix``
+maps source pixel coordinates to destination ones, and destination pixel p samples the source at
+``matrix⁻¹ p`` — the same map keypoints go through, so a point on a pixel stays on that pixel's
+content.
 
 Kernels: ``csrc/cpu/warp_cpu.cpp`` and ``csrc/cuda/warp_cuda.cu`` (per-pixel math in
-``csrc/include/geomaug/warp_math.h``); the PyTorch path is :func:`warp_reference` (kornia).
+``csrc/include/geomaug/warp_math.h``, binding ``csrc/bindings/warp.cpp``); the PyTorch path is
+:func:`warp_reference`.
 """
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import _backend
-from ._checks import as_matrices, fail
+from . import _ops
+from ._checks import as_matrices, as_size, fail
 
-INTERPOLATIONS = {"bilinear": 0, "nearest": 1}
 _IMAGE_DTYPES = (torch.uint8, torch.float32, torch.float64)
 _LABEL_DTYPES = (torch.uint8, torch.int32, torch.int64, torch.float32, torch.float64)
 
@@ -46,8 +47,8 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
         >>> warp(img, M, (64, 64))[:, 10, 20].allclose(img[:, 10, 15])
         True
     """
-    if interpolation not in INTERPOLATIONS:
-        fail(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    if interpolation not in _ops.INTERPOLATION:
+        fail(f"interpolation must be one of {sorted(_ops.INTERPOLATION)}, got {interpolation!r}")
     as_numpy = isinstance(image, np.ndarray)
     if as_numpy:
         src, unbatched, restore = _from_numpy(image)
@@ -63,14 +64,14 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
     if src.dtype not in allowed:
         fail(f"image dtype must be one of {[str(d).replace('torch.', '') for d in allowed]} with "
              f"{interpolation} interpolation, got {str(src.dtype).replace('torch.', '')}")
-    out_h, out_w = _size(size)
+    out_h, out_w = as_size(size)
     B, C = src.shape[:2]
     mats = as_matrices(matrix, B, src.device)
     fills = _fill(fill, C, src.device)
     differentiable = torch.is_grad_enabled() and (
         src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
-    if not differentiable and _backend.use_extension("warp", src.device):
-        out = torch.ops.geomaug.warp(src, mats, out_h, out_w, INTERPOLATIONS[interpolation], fills)
+    if _ops.use_kernel("warp", src.device, needs_grad=differentiable):
+        out = _ops.warp(src, mats, out_h, out_w, interpolation, fills)
     else:
         if differentiable and isinstance(matrix, torch.Tensor):
             mats = as_matrices(matrix, B, src.device, keep_grad=True)
@@ -109,7 +110,7 @@ def warp_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, i
         out = KT.warp_perspective(x, M, (out_h, out_w), **kwargs)
     out = torch.where(usable[:, None, None, None], out, fill.to(work).view(1, C, 1, 1))
     out = _cast_back(out, src)
-    return out.contiguous(memory_format=torch._prims_common.suggest_memory_format(src))
+    return out.contiguous(memory_format=_ops.memory_format(src))
 
 
 def _cast_back(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -118,16 +119,6 @@ def _cast_back(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if not like.dtype.is_floating_point:
         return out.round().to(like.dtype)
     return out.to(like.dtype)
-
-
-def _size(size) -> tuple[int, int]:
-    try:
-        out_h, out_w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        fail(f"size must be (out_h, out_w), got {size!r}")
-    if out_h < 0 or out_w < 0:
-        fail(f"size must be non-negative, got {(out_h, out_w)}")
-    return out_h, out_w
 
 
 def _fill(fill, channels: int, device) -> torch.Tensor:
@@ -162,10 +153,3 @@ def _from_numpy(array: np.ndarray):
 
     return src, False, restore
 
-
-if _backend.extension().module is not None:
-    @torch.library.register_fake("geomaug::warp")
-    def _warp_fake(src, matrix, out_h, out_w, interpolation, fill):
-        fmt = torch._prims_common.suggest_memory_format(src)
-        return torch.empty((src.shape[0], src.shape[1], out_h, out_w), dtype=src.dtype,
-                           device=src.device, memory_format=fmt)

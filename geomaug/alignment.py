@@ -15,10 +15,10 @@ import warnings
 
 import torch
 
-from . import _backend
+from . import _ops
 from ._checks import fail
 
-MODELS = {"rigid": 0, "similarity": 1, "affine": 2}
+MODELS = _ops.ALIGN_MODEL
 _EPS = {torch.float32: 1.1920928955078125e-07, torch.float64: 2.220446049250313e-16}
 
 
@@ -76,25 +76,10 @@ def estimate(src, dst, model: str = "similarity", *, weights=None,
     N, D = src.shape[-2:]
     flat = (src, dst, w) if src.dim() == 3 else (
         src.reshape(-1, N, D), dst.reshape(-1, N, D), None if w is None else w.reshape(-1, N))
-    out = _align(*flat, MODELS[model], allow_reflection, False)
+    out = _align(*flat, model, allow_reflection, False)
     if len(batch) != 1:
         out = [v.reshape(tuple(batch) + tuple(v.shape[1:])) for v in out]
     return Alignment(*out)
-
-
-def rigid(src, dst, **kwargs) -> Alignment:
-    """:func:`estimate` with ``model="rigid"``."""
-    return estimate(src, dst, "rigid", **kwargs)
-
-
-def similarity(src, dst, **kwargs) -> Alignment:
-    """:func:`estimate` with ``model="similarity"`` (Umeyama)."""
-    return estimate(src, dst, "similarity", **kwargs)
-
-
-def affine(src, dst, **kwargs) -> Alignment:
-    """:func:`estimate` with ``model="affine"`` (least-squares linear part and translation)."""
-    return estimate(src, dst, "affine", **kwargs)
 
 
 class SimilarityTransform(NamedTuple):
@@ -123,8 +108,8 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
         if v.dim() != 3:
             fail(f"{name} must be (B, N, D), got shape {tuple(v.shape)}")
     X, Y, w = _check_points(X, Y, weights)
-    mode = MODELS["similarity" if estimate_scale else "rigid"]
-    _, R, t, s, _, valid = _align(X, Y, w, mode, allow_reflection, w is not None)
+    model = "similarity" if estimate_scale else "rigid"
+    _, R, t, s, _, valid = _align(X, Y, w, model, allow_reflection, w is not None)
     if X.shape[0] and not bool(valid.all()):
         warnings.warn(f"corresponding_points_alignment: {int((~valid).sum())} of {X.shape[0]} "
                       "point sets are degenerate (no unique rotation); they get the identity",
@@ -132,15 +117,14 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
     return SimilarityTransform(R.mT, t, s)
 
 
-def _align(src, dst, w, mode, allow_reflection, squared_weights):
+def _align(src, dst, w, model: str, allow_reflection, squared_weights):
     """(B, N, D) → (matrix, R, t, s, rmse, valid), through the kernels when they can run."""
     needs_grad = torch.is_grad_enabled() and any(
         v is not None and v.requires_grad for v in (src, dst, w))
-    if not needs_grad and _backend.use_extension("align", src.device):
-        return torch.ops.geomaug.align(src.contiguous(), dst.contiguous(),
-                                       None if w is None else w.contiguous(),
-                                       mode, allow_reflection, squared_weights)
-    return align_reference(src, dst, w, mode, allow_reflection, squared_weights)
+    if _ops.use_kernel("align", src.device, needs_grad=needs_grad):
+        return _ops.align(src.contiguous(), dst.contiguous(), None if w is None else w.contiguous(),
+                          model, allow_reflection, squared_weights)
+    return align_reference(src, dst, w, MODELS[model], allow_reflection, squared_weights)
 
 
 def _check_points(src, dst, weights):
@@ -273,10 +257,3 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
     R, t, s = R.to(dtype), t.to(dtype), s.to(dtype)
     return _homogeneous(s, R, t), R, t, s, rmse.to(dtype), valid
 
-
-if _backend.extension().module is not None:
-    @torch.library.register_fake("geomaug::align")
-    def _align_fake(src, dst, weights, mode, allow_reflection, squared_weights):
-        B, N, D = src.shape
-        return (src.new_empty(B, D + 1, D + 1), src.new_empty(B, D, D), src.new_empty(B, D),
-                src.new_empty(B), src.new_empty(B), src.new_empty(B, dtype=torch.bool))
