@@ -76,7 +76,8 @@ def _image(ctx, img: torch.Tensor, size, settings):
         x = resample(x, matrix, size, **warp)
     x = run_colors(x, ctx.colors, bound, ctx.channel_order, means)
     if ctx.normalize is not None:
-        return ctx.normalize.normalize(x, bound), True
+        op, order = ctx.normalize
+        return op.normalize(x, bound, order), True
     if img.dtype == torch.uint8:
         x = x.round().clamp_(0, 255).to(torch.uint8)  # round half to even, once
     return x.to(img.dtype), False
