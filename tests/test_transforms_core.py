@@ -368,3 +368,16 @@ def test_cuda_batch_equals_cpu_with_the_same_seed(rng):
     assert (gpu["image"].cpu() - cpu["image"]).abs().max() < 1e-4
     assert (gpu["mask"].cpu() != cpu["mask"]).float().mean() < 1e-3  # nearest ties may differ
     assert torch.allclose(gpu["keypoints"].cpu(), cpu["keypoints"], atol=1e-4)
+
+
+def test_wrong_channel_counts():
+    with pytest.raises(geomaug.InputError, match="1 or 3 channels"):
+        T.ColorJitter(0.3)(image=torch.zeros(4, 5, 5))
+    with pytest.raises(geomaug.InputError, match="1 or 3 channels"):
+        T.RandomGrayscale(1.0)(image=torch.zeros(2, 5, 5))
+    with pytest.raises(geomaug.InputError, match="mean"):
+        T.Normalize(mean=(0.5, 0.5))(image=torch.zeros(3, 5, 5))
+    with pytest.raises(geomaug.InputError, match="fill"):
+        T.Compose([T.Rotate(5)], fill=(1, 2))(image=torch.zeros(3, 5, 5))
+    out = T.Normalize(mean=0.5, std=0.25)(image=torch.full((4, 2, 2), 255, dtype=torch.uint8))["image"]
+    assert torch.allclose(out, torch.full((4, 2, 2), 2.0))  # one number for every channel
