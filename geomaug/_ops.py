@@ -21,7 +21,10 @@ from . import _backend
 INTERPOLATION = {"bilinear": 0, "nearest": 1}
 ALIGN_MODEL = {"rigid": 0, "similarity": 1, "affine": 2}
 BORDER = {"constant": 0, "replicate": 1, "reflect": 2}
-ENUMS = {"interpolation": INTERPOLATION, "border": BORDER, "align_model": ALIGN_MODEL}
+COLOR_OP = {"none": 0, "brightness": 1, "contrast": 2, "saturation": 3, "hue": 4, "grayscale": 5}
+CHANNEL_ORDER = {"RGB": 0, "BGR": 1}
+ENUMS = {"interpolation": INTERPOLATION, "border": BORDER, "align_model": ALIGN_MODEL,
+         "color_op": COLOR_OP, "channel_order": CHANNEL_ORDER}
 
 KERNELS: dict[str, Callable] = {}  # op name -> typed wrapper; every op of torch.ops.geomaug
 
@@ -72,11 +75,33 @@ def align(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor | None, mo
                                    squared_weights)
 
 
+@_kernel("augment")
+def augment(image: torch.Tensor, matrices: torch.Tensor, out_h: int, out_w: int,
+            interpolation: str, border: str, fill: list[float], color_ops: torch.Tensor,
+            color_factors: torch.Tensor, contrast_means: torch.Tensor, channel_order: str,
+            mean: list[float] | None, std: list[float] | None,
+            out_dtype: torch.dtype | None) -> torch.Tensor:
+    """``(B, C, H, W)`` uint8/float32 → ``(B, C, out_h, out_w)`` contiguous; ``matrices``
+    ``(B, 3, 3)`` float64 forward; the colour program ``(B, S)`` int64 codes / float64 factors /
+    float64 means (NaN: measured in the kernel); ``mean``/``std`` C values in the image's channel
+    order.  Checks are the binding's (csrc/bindings/augment.cpp)."""
+    return torch.ops.geomaug.augment(image, matrices, out_h, out_w, INTERPOLATION[interpolation],
+                                     BORDER[border], fill, color_ops, color_factors,
+                                     contrast_means, CHANNEL_ORDER[channel_order], mean, std,
+                                     out_dtype)
+
+
 def _register_fakes() -> None:
     @torch.library.register_fake("geomaug::warp")
     def _warp_fake(src, matrix, out_h, out_w, interpolation, fill, border=0):
         return torch.empty((src.shape[0], src.shape[1], out_h, out_w), dtype=src.dtype,
                            device=src.device, memory_format=memory_format(src))
+
+    @torch.library.register_fake("geomaug::augment")
+    def _augment_fake(image, matrix, out_h, out_w, interpolation, border, fill, color_ops,
+                      color_factors, contrast_means, channel_order, mean, std, out_dtype):
+        dtype = out_dtype or (torch.float32 if mean is not None else image.dtype)
+        return image.new_empty((image.shape[0], image.shape[1], out_h, out_w), dtype=dtype)
 
     @torch.library.register_fake("geomaug::align")
     def _align_fake(src, dst, weights, mode, allow_reflection, squared_weights):

@@ -26,8 +26,22 @@ def _align_examples(rng):
     yield (src[..., :2].contiguous(), dst[..., :2].contiguous(), w, 2, False, False)
 
 
+def _augment_examples(rng):
+    img = random_image(rng, 2, 3, 12, 12, torch.uint8)
+    mats = random_affine(rng, 2, 12, 12)
+    ops = torch.tensor([[1, 2, 3], [4, 5, 2]])
+    factors = torch.tensor([[1.2, 0.8, 1.1], [0.1, 1.0, 0.7]], dtype=torch.float64)
+    means = torch.tensor([[float("nan")] * 3, [0.0, 0.0, 90.0]], dtype=torch.float64)
+    norm = ([0.4, 0.45, 0.5], [0.2, 0.25, 0.3])
+    yield (img, mats, 10, 11, 0, 0, [1.0, 2.0, 3.0], ops, factors, means, 0, *norm, None)
+    yield (img.contiguous(memory_format=torch.channels_last), mats, 9, 7, 1, 2, [0.0] * 3, ops,
+           factors, means, 1, None, None, None)
+    yield (img.float() / 255, mats, 5, 6, 0, 1, [0.5] * 3, ops[:, :0], factors[:, :0],
+           means[:, :0], 0, *norm, torch.bfloat16)
+
+
 # Raw-op arguments for every registered op (a new op adds its maker here).
-EXAMPLES = {"warp": _warp_examples, "align": _align_examples}
+EXAMPLES = {"warp": _warp_examples, "align": _align_examples, "augment": _augment_examples}
 
 
 @needs_ext

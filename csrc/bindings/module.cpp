@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include "common.h"
+#include "geomaug/augment_math.h"
 #include "geomaug/common.h"
 
 namespace geomaug {
@@ -36,7 +37,7 @@ py::tuple cuda_probe_py(int device) {
 }
 
 py::dict enums() {
-  py::dict interpolation, border, align_model, d;
+  py::dict interpolation, border, align_model, color_op, channel_order, d;
   interpolation["bilinear"] = static_cast<int>(kBilinear);
   interpolation["nearest"] = static_cast<int>(kNearest);
   border["constant"] = static_cast<int>(kConstant);
@@ -45,9 +46,19 @@ py::dict enums() {
   align_model["rigid"] = static_cast<int>(kRigid);
   align_model["similarity"] = static_cast<int>(kSimilarity);
   align_model["affine"] = static_cast<int>(kAffine);
+  color_op["none"] = static_cast<int>(kColorNone);
+  color_op["brightness"] = static_cast<int>(kBrightness);
+  color_op["contrast"] = static_cast<int>(kContrast);
+  color_op["saturation"] = static_cast<int>(kSaturation);
+  color_op["hue"] = static_cast<int>(kHue);
+  color_op["grayscale"] = static_cast<int>(kGrayscale);
+  channel_order["RGB"] = static_cast<int>(kRGB);
+  channel_order["BGR"] = static_cast<int>(kBGR);
   d["interpolation"] = interpolation;
   d["border"] = border;
   d["align_model"] = align_model;
+  d["color_op"] = color_op;
+  d["channel_order"] = channel_order;
   return d;
 }
 

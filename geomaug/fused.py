@@ -1,0 +1,264 @@
+"""The fused augment op: a uint8 (or float) image warped, colour-jittered and normalised in one
+pass, without intermediate images.
+
+:func:`augment` is what a pipeline of "one resample + colour ops + Normalize" computes
+(``geomaug.transforms.Compose`` calls it when its pipeline has that form); :func:`augment_reference`
+is its PyTorch path and executable definition: :func:`geomaug.warp` of the float image, the float
+chain of :mod:`geomaug.color`, then normalisation.
+
+Convention: destination pixel p samples the source at ``matrix⁻¹ p``, with the warp's border rule
+(docs/conventions.md, "Borders"); colour ops act on the resampled pixels (docs/conventions.md,
+"Colour").
+
+Kernels: ``csrc/cpu/augment_cpu.cpp``, ``csrc/cuda/augment_cuda.cu`` (per-pixel math in
+``csrc/include/geomaug/augment_math.h``, binding ``csrc/bindings/augment.cpp``).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import _ops
+from . import color as _color
+from ._checks import as_matrices, as_size, fail
+from .warping import _fill, _from_numpy
+from .warping import warp as _warp
+
+__all__ = ["augment", "augment_reference", "COLOR_OPS"]
+
+COLOR_OPS = tuple(_ops.COLOR_OP)  # names of the colour step codes 0..5
+_NORMALIZED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def augment(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
+            border: str = "constant", fill: float | Sequence[float] = 0.0, color_ops=None,
+            color_factors=None, contrast_means=None, channel_order: str = "RGB", mean=None,
+            std=None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Warp, colour-adjust and normalise images in one pass.
+
+    Convention: destination pixel p samples the source at ``matrix⁻¹ p`` (pixel centres at
+    integers; inside the source area taps clamp, outside the ``border`` mode applies per tap).
+
+    Args:
+        image: torch ``(C, H, W)`` / ``(B, C, H, W)`` uint8 (0..255) or float32 (0..1), any
+            strides (channels-last read in place), C in 1..4; or a numpy ``(H, W, C)`` /
+            ``(H, W)`` uint8/float32 array (read in place).
+        matrix: forward matrices ``(3, 3)``, ``(2, 3)``, ``(B, 3, 3)`` or ``(B, 2, 3)``.
+        size: ``(out_h, out_w)``.
+        interpolation: ``"bilinear"`` or ``"nearest"``.  border: ``"constant"``, ``"replicate"``
+            or ``"reflect"``.  fill: the constant border value on the image's scale (0..255 for
+            uint8; not rounded), a number or one per channel.
+        color_ops: ``(B, S)`` (or ``(S,)`` / ``(1, S)`` for all samples) step codes, applied in order to the
+            resampled pixels: 0 none, 1 brightness, 2 contrast, 3 saturation, 4 hue, 5 grayscale
+            (names in :data:`COLOR_OPS`); codes ≥ 2 need C in {1, 3}.
+        color_factors: the factor of each step (hue: the shift in turns, in [-0.5, 0.5]).
+        contrast_means: the grey mean a contrast step blends with (image scale); NaN (default)
+            measures it on the image as it is at that step — at most one per sample.
+        channel_order: ``"RGB"`` or ``"BGR"`` (grayscale weights, saturation, hue, and which
+            ``mean``/``std`` value each channel gets).
+        mean, std: normalise ``(x/bound − mean)/std`` (bound 255 for uint8, 1 for float), one
+            value per channel in RGB order, or one number; both or neither.
+        out_dtype: with ``mean``/``std``: float32 (default), float16 or bfloat16; without: the
+            image's dtype (uint8 rounds half to even once) or float32 (the unrounded values on the
+            image's scale).
+
+    Returns:
+        ``(B, C, out_h, out_w)`` contiguous (``(C, out_h, out_w)`` for unbatched or numpy input).
+
+    Example:
+        >>> img = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+        >>> M = torch.eye(3).expand(2, 3, 3)
+        >>> out = augment(img, M, (32, 32), color_ops=[[1, 2]], color_factors=[[1.2, 0.8]],
+        ...               mean=_color.IMAGENET_MEAN, std=_color.IMAGENET_STD)
+        >>> out.shape, out.dtype
+        (torch.Size([2, 3, 32, 32]), torch.float32)
+    """
+    src, unbatched = _as_batch(image)
+    B, C, H, W = src.shape
+    args = _check(src, matrix, size, interpolation, border, fill, color_ops, color_factors,
+                  contrast_means, channel_order, mean, std, out_dtype)
+    needs_grad = torch.is_grad_enabled() and (
+        src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
+    if _ops.use_kernel("augment", src.device, needs_grad=needs_grad):
+        mats, (oh, ow), fills, ops, factors, means, norm, odt = args
+        dev = src.device
+        norm_mean = None if norm is None else norm[0].tolist()
+        norm_std = None if norm is None else norm[1].tolist()
+        out = _ops.augment(src, mats, oh, ow, interpolation, border, fills.tolist(), ops.to(dev),
+                           factors.to(dev), means.to(dev), channel_order, norm_mean, norm_std,
+                           odt)
+    else:
+        mats = as_matrices(matrix, B, src.device, keep_grad=needs_grad)
+        out = augment_reference(src, mats, *args[1:], interpolation=interpolation, border=border,
+                                channel_order=channel_order)
+    return out[0] if unbatched else out
+
+
+def augment_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int],
+                      fill: torch.Tensor, ops: torch.Tensor, factors: torch.Tensor,
+                      means: torch.Tensor, normalize: tuple[torch.Tensor, torch.Tensor] | None,
+                      out_dtype: torch.dtype, interpolation: str = "bilinear",
+                      border: str = "constant", channel_order: str = "RGB") -> torch.Tensor:
+    """The PyTorch path of :func:`augment` on checked arguments: ``src`` ``(B, C, H, W)``,
+    ``matrices`` ``(B, 3, 3)``, ``fill`` ``(C,)`` float64, the program ``(B, S)`` (CPU),
+    ``normalize`` = (mean, std) ``(C,)`` float64 in the image's channel order, or None.
+
+    The float image (float32, 0..255 for uint8) is warped by :func:`geomaug.warp`, each step runs
+    the float chain of :mod:`geomaug.color` on the samples it names (a NaN contrast mean is the
+    grey mean of the image at that step, summed in float64), then ``(x/bound − mean)/std``.
+    """
+    bound = 255.0 if src.dtype == torch.uint8 else 1.0
+    x = _warp(src.to(torch.float32), matrices, size, interpolation=interpolation,
+              fill=fill.to(torch.float32), border=border)
+    x = run_program(x, ops, factors, means, bound, channel_order)
+    return finish(x, src.dtype, bound, normalize, out_dtype)
+
+
+def run_program(x: torch.Tensor, ops: torch.Tensor, factors: torch.Tensor, means: torch.Tensor,
+                bound: float, order: str) -> torch.Tensor:
+    """Apply a ``(B, S)`` colour program to float ``x`` ``(B, C, h, w)``, step by step."""
+    for k in range(ops.shape[1]):
+        for code in ops[:, k].unique().tolist():
+            if code == 0:
+                continue
+            idx = (ops[:, k] == code).nonzero().flatten()
+            dev = idx.to(x.device)
+            sub = x if idx.numel() == x.shape[0] else x.index_select(0, dev)
+            f = factors[idx, k].to(device=x.device, dtype=x.dtype)
+            if code == 1:
+                y = _color._brightness(sub, f, bound)
+            elif code == 2:
+                m = means[idx, k].to(x.device)
+                measured = _color._gray(sub, order).double().mean(dim=(-3, -2, -1))
+                m = torch.where(torch.isnan(m), measured, m).to(x.dtype)
+                y = _color._contrast(sub, f, m, bound)
+            elif code == 3:
+                y = _color._saturation(sub, f, bound, order)
+            elif code == 4:
+                y = _color._hue(sub, f, bound, order)
+            else:
+                y = _color._gray(sub, order).expand_as(sub) if sub.shape[1] == 3 else sub
+            x = y if idx.numel() == x.shape[0] else x.index_copy(0, dev, y.contiguous())
+    return x
+
+
+def finish(x: torch.Tensor, dtype: torch.dtype, bound: float, normalize, out_dtype) -> torch.Tensor:
+    """Normalise (``normalize`` = (mean, std) per channel, float64) or convert to ``out_dtype``."""
+    if normalize is not None:
+        c = x.shape[1]
+        mean = normalize[0].to(x.device, torch.float32).view(1, c, 1, 1)
+        inv = (1.0 / normalize[1]).to(x.device, torch.float32).view(1, c, 1, 1)
+        return ((x / bound - mean) * inv).to(out_dtype).contiguous()
+    if out_dtype == torch.uint8:
+        return x.round().clamp_(0, 255).to(torch.uint8).contiguous()
+    return x.to(out_dtype).contiguous()
+
+
+# ----------------------------------------------------------------------------------------------
+# Checks
+
+def _as_batch(image):
+    if isinstance(image, np.ndarray):
+        src, _, _ = _from_numpy(image)
+        return src, True
+    if not isinstance(image, torch.Tensor):
+        fail(f"image must be a torch.Tensor or numpy.ndarray, got {type(image).__name__}")
+    if image.dim() not in (3, 4):
+        fail(f"image must be (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
+    return (image[None], True) if image.dim() == 3 else (image, False)
+
+
+def _program(values, B: int, S: int | None, name: str, dtype, default: float):
+    if values is None:
+        return torch.full((B, S or 0), default, dtype=dtype)
+    try:
+        t = torch.as_tensor(values).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        fail(f"{name} must be a (B, S) or (S,) array of numbers, got {type(values).__name__}")
+    if t.dim() == 1 or (t.dim() == 2 and t.shape[0] == 1):
+        t = t.reshape(1, -1).expand(B, t.shape[-1])
+    if t.dim() != 2 or t.shape[0] != B or (S is not None and t.shape[1] != S):
+        want = f"({B}, {S})" if S is not None else f"({B}, S)"
+        fail(f"{name} must have shape {want}, (1, S) or (S,), got {tuple(t.shape)}")
+    if t.dtype == torch.bool or t.is_complex() or (dtype == torch.int64 and t.is_floating_point()):
+        fail(f"{name} must hold {'integers' if dtype == torch.int64 else 'real numbers'}, got "
+             f"dtype {t.dtype}")
+    return t.to(dtype).contiguous()
+
+
+def _per_channel(values, C: int, name: str) -> torch.Tensor:
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = [float(values)] * C
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64).flatten().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        fail(f"{name} must be a number or one number per channel ({C}), got {values!r}")
+    if t.numel() == 1:
+        t = t.expand(C)
+    if t.numel() != C or not bool(t.isfinite().all()):
+        fail(f"{name} must be a finite number or {C} finite numbers, got {values!r}")
+    return t.contiguous()
+
+
+def _check(src, matrix, size, interpolation, border, fill, color_ops, color_factors,
+           contrast_means, channel_order, mean, std, out_dtype):
+    B, C, H, W = src.shape
+    if src.dtype not in (torch.uint8, torch.float32):
+        fail(f"image dtype must be uint8 or float32, got {src.dtype}")
+    if not 1 <= C <= 4:
+        fail(f"image must have 1 to 4 channels, got {C} in shape {tuple(src.shape)}")
+    if H == 0 or W == 0:
+        fail(f"image must not be empty, got shape {tuple(src.shape)}")
+    if interpolation not in _ops.INTERPOLATION:
+        fail(f"interpolation must be one of {sorted(_ops.INTERPOLATION)}, got {interpolation!r}")
+    if border not in _ops.BORDER:
+        fail(f"border must be one of {sorted(_ops.BORDER)}, got {border!r}")
+    if channel_order not in _ops.CHANNEL_ORDER:
+        fail(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+    size = as_size(size)
+    mats = as_matrices(matrix, B, src.device)
+    fills = _fill(fill, C, torch.float64, torch.device("cpu"))
+    ops = _program(color_ops, B, None, "color_ops", torch.int64, 0)
+    S = ops.shape[1]
+    if ops.numel() and (bool((ops < 0).any()) or bool((ops > 5).any())):
+        fail(f"color_ops must hold codes 0..5 ({', '.join(COLOR_OPS)}), got "
+             f"{sorted(set(ops.flatten().tolist()))}")
+    if C not in (1, 3) and bool((ops >= 2).any()):
+        fail(f"color_ops contrast, saturation, hue and grayscale need 1 or 3 channels, got {C}")
+    if color_ops is not None and color_factors is None:
+        fail("color_factors must be given with color_ops (one factor per step)")
+    factors = _program(color_factors, B, S, "color_factors", torch.float64, 1.0)
+    if not bool(factors.isfinite().all()):
+        fail(f"color_factors must be finite, got {factors[~factors.isfinite()][0].item()}")
+    if bool((factors[(ops >= 1) & (ops <= 3)] < 0).any()):
+        fail("color_factors of brightness, contrast and saturation must be >= 0")
+    if bool((factors[ops == 4].abs() > 0.5).any()):
+        fail("color_factors of hue (the shift) must lie in [-0.5, 0.5]")
+    means = _program(contrast_means, B, S, "contrast_means", torch.float64, math.nan)
+    measured = ((ops == 2) & means.isnan()).sum(1)
+    if measured.numel() and int(measured.max()) > 1:
+        fail(f"contrast_means: at most one contrast mean per sample can be measured (NaN), "
+             f"sample {int(measured.argmax())} has {int(measured.max())}; pass the others")
+    if (mean is None) != (std is None):
+        fail("mean and std must be given together (normalisation) or not at all")
+    norm = None
+    if mean is not None:
+        m, s = _per_channel(mean, C, "mean"), _per_channel(std, C, "std")
+        if not bool((s > 0).all()):
+            fail(f"std must be > 0 for every channel, got {std!r}")
+        if channel_order == "BGR":
+            m, s = m.flip(0), s.flip(0)
+        norm = (m.contiguous(), s.contiguous())
+        odt = torch.float32 if out_dtype is None else out_dtype
+        if odt not in _NORMALIZED_DTYPES:
+            fail(f"out_dtype with mean/std must be float32, float16 or bfloat16, got {out_dtype}")
+    else:
+        odt = src.dtype if out_dtype is None else out_dtype
+        if odt not in (src.dtype, torch.float32):
+            fail(f"out_dtype without mean/std must be the image's dtype ({src.dtype}) or "
+                 f"float32, got {out_dtype}")
+    return mats, size, fills, ops, factors, means, norm, odt

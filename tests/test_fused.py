@@ -1,0 +1,296 @@
+"""The fused augment op (geomaug.fused): kernel vs PyTorch path on random inputs, every layout,
+dtype, border mode, colour op and order, channel order; CPU instruction-set variants; 64-bit
+offsets; determinism of the measured contrast mean; bad input."""
+import math
+import os
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+
+import geomaug
+from geomaug import _backend, fused
+from conftest import EXT_LOADED, needs_ext
+from helpers import backend, check_kernel, random_affine, random_image
+
+BORDERS = ("constant", "replicate", "reflect")
+ISAS = ("baseline", "avx2", "avx512")
+
+
+@contextmanager
+def cpu_isa(value: str | None):
+    old = os.environ.get("GEOMAUG_CPU_ISA")
+    if value is None:
+        os.environ.pop("GEOMAUG_CPU_ISA", None)
+    else:
+        os.environ["GEOMAUG_CPU_ISA"] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("GEOMAUG_CPU_ISA", None)
+        else:
+            os.environ["GEOMAUG_CPU_ISA"] = old
+
+
+def random_program(rng, B, S, C, measured=True):
+    """(ops, factors, means): random codes (only brightness for C not in {1, 3}), factors in the
+    ops' ranges, contrast means given or NaN (at most one NaN per sample)."""
+    top = 6 if C in (1, 3) else 2
+    ops = torch.from_numpy(rng.integers(0, top, (B, S)))
+    factors = torch.from_numpy(rng.uniform(0.0, 2.0, (B, S)))
+    hue = ops == 4
+    factors[hue] = torch.from_numpy(rng.uniform(-0.5, 0.5, (B, S)))[hue]
+    means = torch.from_numpy(rng.uniform(0.0, 1.0, (B, S)))
+    for b in range(B):
+        contrast = (ops[b] == 2).nonzero().flatten().tolist()
+        if contrast and measured:
+            means[b, contrast[int(rng.integers(len(contrast)))]] = math.nan
+    return ops, factors, means
+
+
+def layout(x: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    if kind == "hwc_view":  # a (B, H, W, C) buffer seen as (B, C, H, W), as numpy HWC arrays are
+        return x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    if kind == "strided":  # every other column of a wider image
+        wide = torch.repeat_interleave(x, 2, dim=3)
+        return wide[..., ::2]
+    return x
+
+
+def run_both(*args, **kw):
+    with backend("ext"):
+        got = fused.augment(*args, **kw)
+    with backend("torch"):
+        want = fused.augment(*args, **kw)
+    return got, want
+
+
+def assert_close(got, want, bound=1.0):
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert got.is_contiguous()
+    g, w = got.double(), want.double()
+    if got.dtype == torch.uint8:
+        assert (g - w).abs().max() <= 1
+    elif got.dtype == torch.float32:
+        torch.testing.assert_close(g, w, atol=1e-4 * bound, rtol=0)
+    else:  # float16 / bfloat16: one rounding of the same float32 value, off by at most an ulp
+        rtol = 2.0**-7 if got.dtype == torch.bfloat16 else 2.0**-10
+        torch.testing.assert_close(g, w, atol=2e-4, rtol=rtol)
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("kind", ["contiguous", "channels_last", "hwc_view", "strided"])
+@pytest.mark.parametrize("border", BORDERS)
+def test_kernel_matches_reference(rng, dtype, kind, border):
+    for B, C, H, W, oh, ow in ((1, 3, 37, 29, 31, 41), (3, 3, 20, 24, 16, 17), (2, 1, 9, 13, 12, 5),
+                               (2, 4, 15, 11, 10, 14), (1, 3, 1, 1, 3, 4), (2, 2, 6, 7, 1, 1)):
+        img = layout(random_image(rng, B, C, H, W, dtype), kind)
+        mats = random_affine(rng, B, H, W, (oh, ow))
+        ops, factors, means = random_program(rng, B, int(rng.integers(0, 6)), C)
+        fill = rng.uniform(0, 255 if dtype == torch.uint8 else 1, C).tolist()
+        order = "BGR" if rng.random() < 0.5 else "RGB"
+        interp = "nearest" if rng.random() < 0.25 else "bilinear"
+        bound = 255.0 if dtype == torch.uint8 else 1.0
+        kw = dict(interpolation=interp, border=border, fill=fill, color_ops=ops,
+                  color_factors=factors, contrast_means=means * bound, channel_order=order)
+        got, want = run_both(img, mats, (oh, ow), **kw)
+        assert got.dtype == dtype
+        assert_close(got, want, bound)
+        got, want = run_both(img, mats, (oh, ow), mean=rng.uniform(0.2, 0.6, C).tolist(),
+                             std=rng.uniform(0.1, 0.4, C).tolist(), **kw)
+        assert got.dtype == torch.float32
+        assert_close(got, want)
+
+
+@needs_ext
+@pytest.mark.parametrize("out_dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_output_dtypes(rng, out_dtype):
+    img = random_image(rng, 2, 3, 30, 30, torch.uint8)
+    mats = random_affine(rng, 2, 30, 30, (25, 27))
+    ops, factors, means = random_program(rng, 2, 4, 3)
+    kw = dict(color_ops=ops, color_factors=factors, contrast_means=means * 255)
+    got, want = run_both(img, mats, (25, 27), mean=0.5, std=0.25, out_dtype=out_dtype, **kw)
+    assert got.dtype == out_dtype
+    assert_close(got, want)
+    if out_dtype == torch.float32:  # uint8 → float32 without normalising: the unrounded chain
+        got, want = run_both(img, mats, (25, 27), out_dtype=torch.float32, **kw)
+        assert_close(got, want, 255.0)
+
+
+@needs_ext
+@pytest.mark.parametrize("isa", ISAS)
+def test_every_cpu_variant_matches_reference(rng, isa):
+    """GEOMAUG_CPU_ISA forces a variant (one the CPU lacks falls back to the best it has)."""
+    img = layout(random_image(rng, 2, 3, 64, 70, torch.uint8), "hwc_view")
+    mats = random_affine(rng, 2, 64, 70, (48, 53))
+    for order in ("RGB", "BGR"):
+        ops, factors, means = random_program(rng, 2, 8, 3)
+        kw = dict(color_ops=ops, color_factors=factors, contrast_means=means * 255,
+                  channel_order=order, mean=geomaug.color.IMAGENET_MEAN,
+                  std=geomaug.color.IMAGENET_STD)
+        with cpu_isa(isa):
+            got, want = run_both(img, mats, (48, 53), **kw)
+        assert_close(got, want)
+        with cpu_isa(isa):
+            got, want = run_both(img, mats, (48, 53), border="reflect", **dict(kw, mean=None, std=None))
+        assert_close(got, want, 255.0)
+
+
+@needs_ext
+def test_bad_cpu_isa_is_an_error():
+    img = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    with cpu_isa("sse9"), backend("ext"), pytest.raises(RuntimeError, match="GEOMAUG_CPU_ISA"):
+        fused.augment(img, torch.eye(3), (4, 4))
+
+
+@pytest.mark.parametrize("code", range(6))
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_each_colour_op_matches_geomaug_color(rng, code, order):
+    """Identity geometry + one step = the public colour function (within one uint8 level)."""
+    img = random_image(rng, 2, 3, 16, 15, torch.uint8)
+    f = torch.from_numpy(rng.uniform(-0.5, 0.5, 2) if code == 4 else rng.uniform(0, 2, 2))
+    out = fused.augment(img, torch.eye(3), (16, 15), color_ops=[code], color_factors=f[:, None],
+                        channel_order=order)
+    C = geomaug.color
+    want = {0: lambda: img, 1: lambda: C.adjust_brightness(img, f, channel_order=order),
+            2: lambda: C.adjust_contrast(img, f, channel_order=order),
+            3: lambda: C.adjust_saturation(img, f, channel_order=order),
+            4: lambda: C.adjust_hue(img, f, channel_order=order),
+            5: lambda: C.to_grayscale(img, channel_order=order)}[code]()
+    assert (out.double() - want.double()).abs().max() <= 1
+
+
+def test_normalization_matches_geomaug_color(rng):
+    img = random_image(rng, 1, 3, 12, 13, torch.uint8)
+    for order in ("RGB", "BGR"):
+        out = fused.augment(img, torch.eye(3), (12, 13), mean=geomaug.color.IMAGENET_MEAN,
+                            std=geomaug.color.IMAGENET_STD, channel_order=order)
+        want = geomaug.color.normalize(img, channel_order=order)
+        torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
+
+
+def test_numpy_hwc_input_is_read_in_place(rng):
+    arr = rng.integers(0, 256, (33, 35, 3), dtype=np.uint8)
+    arr.flags.writeable = False
+    M = random_affine(rng, 1, 33, 35, (30, 31))[0]
+    out = fused.augment(arr, M, (30, 31), mean=0.5, std=0.5)
+    want = fused.augment(torch.from_numpy(arr.copy()).permute(2, 0, 1), M, (30, 31), mean=0.5,
+                         std=0.5)
+    assert out.shape == (3, 30, 31)
+    torch.testing.assert_close(out, want, atol=0, rtol=0)
+
+
+@needs_ext
+def test_check_kernel_contract(rng):
+    img = random_image(rng, 3, 3, 21, 19, torch.uint8).contiguous(memory_format=torch.channels_last)
+    mats = random_affine(rng, 3, 21, 19, (18, 20))
+    ops, factors, means = random_program(rng, 3, 5, 3)
+    means = means.nan_to_num(-1.0)  # NaN != NaN would fail the "input untouched" check
+
+    def fn(img, mats, ops, factors, means):
+        means = torch.where(means < 0, math.nan, means * 255)
+        return fused.augment(img, mats, (18, 20), color_ops=ops, color_factors=factors,
+                             contrast_means=means, mean=0.45, std=0.2)
+
+    check_kernel(fn, (img, mats, ops, factors, means), batched=(0, 1, 2, 3, 4), atol=1e-4,
+                 memory_format=False)
+
+
+@needs_ext
+def test_measured_mean_does_not_depend_on_threads(rng):
+    img = random_image(rng, 2, 3, 80, 90, torch.uint8)
+    mats = random_affine(rng, 2, 80, 90, (70, 75))
+    kw = dict(color_ops=[[1, 2, 3]], color_factors=[[1.3, 0.6, 1.2]], mean=0.5, std=0.2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fused.augment(img, mats, (70, 75), **kw)
+        torch.set_num_threads(max(2, threads))
+        many = fused.augment(img, mats, (70, 75), **kw)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+
+
+@needs_ext
+def test_output_past_2_31_bytes_is_indexed_correctly():
+    """A (1, 1, 23200, 23200) float32 output (2.15 GB): a 2x2 image upscaled, its four corners
+    (and the rows near the end) hold the four source values."""
+    n = 23200
+    img = torch.tensor([[[[10, 20], [30, 40]]]], dtype=torch.uint8)
+    scale = n / 2
+    M = torch.tensor([[scale, 0, 0.5 * scale - 0.5], [0, scale, 0.5 * scale - 0.5], [0, 0, 1]],
+                     dtype=torch.float64)
+    with backend("ext"):
+        out = fused.augment(img, M, (n, n), out_dtype=torch.float32)
+    flat = out.view(-1)
+    assert flat[0] == 10 and flat[n - 1] == 20 and flat[(n - 1) * n] == 30
+    assert flat[-1] == 40 and flat[-n // 4] == 40 and bool((out[0, 0, -1, -100:] == 40).all())
+
+
+def test_autograd_uses_the_pytorch_path(rng):
+    img = random_image(rng, 1, 3, 10, 10, torch.float32).requires_grad_()
+    out = fused.augment(img, torch.eye(3), (8, 8), color_ops=[1], color_factors=[[0.9]],
+                        mean=0.5, std=0.5)
+    out.sum().backward()
+    assert img.grad is not None and img.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(color_ops=[[7]], color_factors=[[1.0]]), "codes 0..5"),
+    (dict(color_ops=[[2, 2]], color_factors=[[1.0, 1.0]]), "at most one contrast mean"),
+    (dict(color_ops=[[1]]), "color_factors must be given"),
+    (dict(color_ops=[[1]], color_factors=[[-1.0]]), ">= 0"),
+    (dict(color_ops=[[4]], color_factors=[[0.7]]), r"\[-0.5, 0.5\]"),
+    (dict(mean=0.5), "together"),
+    (dict(mean=0.5, std=[0.1, 0.0, 0.2]), "std must be > 0"),
+    (dict(mean=[0.1, 0.2], std=0.5), "3 finite numbers"),
+    (dict(mean=0.5, std=0.5, out_dtype=torch.uint8), "out_dtype with mean/std"),
+    (dict(out_dtype=torch.float16), "out_dtype without mean/std"),
+    (dict(channel_order="RGBA"), "channel_order"),
+    (dict(border="wrap"), "border"),
+])
+def test_bad_arguments(kwargs, match):
+    img = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(geomaug.InputError, match=match):
+        fused.augment(img, torch.eye(3), (4, 4), **kwargs)
+
+
+def test_bad_images():
+    with pytest.raises(geomaug.InputError, match="uint8 or float32"):
+        fused.augment(torch.zeros(1, 3, 4, 4, dtype=torch.float64), torch.eye(3), (4, 4))
+    with pytest.raises(geomaug.InputError, match="1 to 4 channels"):
+        fused.augment(torch.zeros(1, 5, 4, 4), torch.eye(3), (4, 4))
+    with pytest.raises(geomaug.InputError, match="need 1 or 3 channels"):
+        fused.augment(torch.zeros(1, 4, 4, 4), torch.eye(3), (4, 4), color_ops=[[3]],
+                      color_factors=[[1.0]])
+    with pytest.raises(geomaug.InputError, match="not be empty"):
+        fused.augment(torch.zeros(1, 3, 0, 4), torch.eye(3), (4, 4))
+    with pytest.raises(geomaug.InputError, match="color_factors must have shape"):
+        fused.augment(torch.zeros(2, 3, 4, 4), torch.eye(3), (4, 4), color_ops=[[1, 1]] * 2,
+                      color_factors=[[1.0]] * 2)
+
+
+@needs_ext
+def test_raw_op_checks_values_on_cpu():
+    img = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    ops = torch.tensor([[2, 2]])
+    nan = torch.full((1, 2), math.nan, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="at most one contrast mean"):
+        torch.ops.geomaug.augment(img, torch.eye(3, dtype=torch.float64)[None], 4, 4, 0, 0,
+                                  [0.0] * 3, ops, torch.ones(1, 2, dtype=torch.float64), nan, 0,
+                                  None, None, None)
+
+
+def test_pytorch_path_when_no_extension(monkeypatch, rng):
+    monkeypatch.setenv("GEOMAUG_BACKEND", "torch")
+    img = random_image(rng, 1, 3, 6, 6, torch.uint8)
+    out = fused.augment(img, torch.eye(3), (6, 6), color_ops=[1], color_factors=[[1.0]])
+    assert torch.equal(out, img)
+    assert EXT_LOADED == (_backend.extension().module is not None)
+
