@@ -294,3 +294,78 @@ def test_pytorch_path_when_no_extension(monkeypatch, rng):
     assert torch.equal(out, img)
     assert EXT_LOADED == (_backend.extension().module is not None)
 
+
+# ---------------------------------------------------------------------------------------------
+# Compose uses the fused op
+
+def _w1(**kw):
+    T = geomaug.transforms
+    return T.Compose([T.HorizontalFlip(), T.RandomAffine(degrees=30, scale=(0.75, 1.75),
+                                                         translate=(0.1, 0.1)),
+                      T.CenterCrop(48), T.ColorJitter(0.4, 0.4, 0.4, 0.1), T.Normalize()], **kw)
+
+
+def _pipelines():
+    T = geomaug.transforms
+    yield _w1()
+    yield _w1(channel_order="BGR")
+    yield T.Compose([T.ColorJitter(0.4, 0.4, 0.4), T.RandomAffine(degrees=20), T.CenterCrop(40),
+                     T.RandomGrayscale(0.5)])  # contrast mean before the geometry: passed in
+    yield T.Compose([T.Rotate(15), T.ColorJitter(contrast=0.5, hue=0.2, p=0.7),
+                     T.Normalize(dtype=torch.bfloat16)], border="reflect")
+    yield T.Compose([T.Resize(40), T.ColorJitter(brightness=0.3), T.Normalize(mean=0.5, std=0.25)])
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch", "torch_batch"])
+def test_compose_same_with_kernel_and_pytorch_path(rng, kind):
+    seed = int(rng.integers(2**31))
+    for t in _pipelines():
+        if kind == "numpy":
+            img = rng.integers(0, 256, (57, 61, 3), dtype=np.uint8)
+        else:
+            img = random_image(rng, 3 if kind == "torch_batch" else 1, 3, 57, 61, torch.uint8)
+            img = img if kind == "torch_batch" else img[0]
+        with backend("torch"):
+            want = t(image=img, seed=seed)["image"]
+        with backend("auto"):
+            got = t(image=img, seed=seed)["image"]
+        assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+        g, w = torch.as_tensor(got).double(), torch.as_tensor(want).double()
+        tol = 1.0 if got.dtype == torch.uint8 else 1e-4
+        tol = max(tol, 2.0**-7 * float(w.abs().max())) if got.dtype == torch.bfloat16 else tol
+        assert float((g - w).abs().max()) <= tol
+
+
+def test_compose_decides_in_one_function(monkeypatch, rng):
+    """fused_plan is the decision; Compose calls geomaug.fused.augment exactly when it says so."""
+    from geomaug.transforms import _apply
+
+    T = geomaug.transforms
+    calls, decisions = [], []
+    real_augment, real_plan = fused.augment, _apply.fused_plan
+
+    def spy_plan(*a, **k):
+        decisions.append(real_plan(*a, **k) is not None)
+        return real_plan(*a, **k)
+
+    monkeypatch.setattr(fused, "augment", lambda *a, **k: calls.append(1) or real_augment(*a, **k))
+    monkeypatch.setattr(_apply, "fused_plan", spy_plan)
+    img = random_image(rng, 1, 3, 30, 30, torch.uint8)[0]
+    cases = [(_w1(), True),
+             (T.Compose([T.RandomAffine(degrees=10)]), False),                  # no colour work
+             (T.Compose([T.ColorJitter(0.3), T.Normalize()]), False),              # no resample
+             (T.Compose([T.Rotate(10), T.Normalize(dtype=torch.float64)]), False),
+             (T.Compose([T.Rotate(10), T.ColorJitter(contrast=0.4), T.ColorJitter(contrast=0.4)]),
+              False),                                                           # two measured means
+             (T.Compose([T.Rotate(10), T.ColorJitter(0.3, channel_order="BGR"), T.Normalize()]),
+              False)]                                                           # two channel orders
+    for t, fuses in cases:
+        calls.clear(), decisions.clear()
+        t(image=img, seed=1)
+        assert decisions == ([fuses] if decisions else [])
+        assert len(calls) == int(fuses)
+    assert decisions  # the last cases did ask
+    calls.clear()
+    t = T.Compose([T.Rotate(10), T.ColorJitter(0.3)])
+    t(image=img.double() / 255, seed=1)  # float64 image: step by step
+    assert not calls

@@ -69,6 +69,10 @@ def _image(ctx, img: torch.Tensor, size, settings):
         if ctx.stage == 0:
             return img, False
         return resample(img, matrix, size, **warp), False
+    plan = fused_plan(ctx, img, settings)
+    if plan is not None:  # one pass of the fused op (kernel or its PyTorch path)
+        from ..fused import augment
+        return augment(img, plan.pop("matrix"), size, **plan), ctx.normalize is not None
     work = torch.float64 if img.dtype == torch.float64 else torch.float32
     x = img.to(work)
     means = _preview_means(ctx, x, settings, bound)
@@ -81,6 +85,82 @@ def _image(ctx, img: torch.Tensor, size, settings):
     if img.dtype == torch.uint8:
         x = x.round().clamp_(0, 255).to(torch.uint8)  # round half to even, once
     return x.to(img.dtype), False
+
+
+_FUSED_CODES = {"brightness": 1, "contrast": 2, "saturation": 3, "hue": 4}
+
+
+def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
+    """The one decision between the fused op and the step-by-step path: the keyword arguments of
+    :func:`geomaug.fused.augment` (plus ``matrix``) when the image work is exactly one resample (at
+    least one geometric op) +
+    ColorJitter/RandomGrayscale steps (at most one contrast mean per sample left to measure) +
+    an optional Normalize to float32/16/bf16, on a non-empty uint8/float32 image with C ≤ 4 and
+    one channel order; else None.  Means of contrast steps that stand before (some of) the
+    geometry are computed here (:func:`_preview_means`) and passed in; later ones are measured in
+    the op (NaN)."""
+    from .color import _OPS, ColorJitter, RandomGrayscale
+
+    B, C = img.shape[:2]
+    if (img.dtype not in (torch.uint8, torch.float32) or not 1 <= C <= 4 or img.numel() == 0
+            or settings["interpolation"] not in ("bilinear", "nearest")):
+        return None
+    if ctx.stage == 0 or (not ctx.colors and ctx.normalize is None):
+        return None  # no resample (colour work alone stays geomaug.color's) or nothing to fuse
+    if ctx.colors and C not in (1, 3):
+        return None  # the step-by-step path raises the colour op's own error
+    orders = {getattr(st.op, "channel_order", None) or ctx.channel_order for st in ctx.colors}
+    norm = None
+    if ctx.normalize is not None:
+        norm, norm_order = ctx.normalize
+        if norm.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            return None
+        orders.add(norm_order)
+    if len(orders) > 1:
+        return None
+    codes, factors, steps = [], [], []  # one (B,) column per slot, and the step it comes from
+    for k, st in enumerate(ctx.colors):
+        p = st.params
+        on = st.active.clone()
+        if "apply" in p:
+            on &= p["apply"].to(torch.bool)
+        if type(st.op) is ColorJitter:
+            for slot in range(4):
+                code = torch.zeros(B, dtype=torch.int64)
+                f = torch.ones(B, dtype=torch.float64)
+                for j, name in enumerate(_OPS):
+                    if name in p:
+                        sel = on & (p["order"][:, slot] == j)
+                        code[sel] = _FUSED_CODES[name]
+                        f[sel] = p[name].to(torch.float64)[sel]
+                codes.append(code)
+                factors.append(f)
+                steps.append(k)
+        elif type(st.op) is RandomGrayscale:
+            codes.append(torch.where(on, 5, 0))
+            factors.append(torch.ones(B, dtype=torch.float64))
+            steps.append(k)
+        else:
+            return None
+    ops = torch.stack(codes, 1) if codes else torch.zeros(B, 0, dtype=torch.int64)
+    fac = torch.stack(factors, 1) if factors else torch.zeros(B, 0, dtype=torch.float64)
+    means = torch.full(ops.shape, float("nan"), dtype=torch.float64)
+    before = [k for k, st in enumerate(ctx.colors) if st.stage < ctx.stage]
+    if before and bool((ops[:, [i for i, k in enumerate(steps) if k in before]] == 2).any()):
+        bound = 255.0 if img.dtype == torch.uint8 else 1.0
+        known = _preview_means(ctx, img.to(torch.float32), settings, bound) or {}
+        for i, k in enumerate(steps):
+            if k in known:
+                means[:, i] = known[k].to(torch.float64).cpu()
+    if ops.numel() and int(((ops == 2) & means.isnan()).sum(1).max()) > 1:
+        return None
+    plan = dict(matrix=ctx.matrix.to(img.device), interpolation=settings["interpolation"],
+                border=settings["border"], fill=settings["fill"], color_ops=ops,
+                color_factors=fac, contrast_means=means,
+                channel_order=orders.pop() if orders else "RGB")
+    if norm is not None:
+        plan.update(mean=list(norm.mean), std=list(norm.std), out_dtype=norm.dtype)
+    return plan
 
 
 def run_colors(x, steps, bound, default_order, means=None, capture=None, upto=None):
