@@ -124,18 +124,14 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         on = st.active.clone()
         if "apply" in p:
             on &= p["apply"].to(torch.bool)
-        if type(st.op) is ColorJitter:
-            for slot in range(4):
-                code = torch.zeros(B, dtype=torch.int64)
-                f = torch.ones(B, dtype=torch.float64)
-                for j, name in enumerate(_OPS):
-                    if name in p:
-                        sel = on & (p["order"][:, slot] == j)
-                        code[sel] = _FUSED_CODES[name]
-                        f[sel] = p[name].to(torch.float64)[sel]
-                codes.append(code)
-                factors.append(f)
-                steps.append(k)
+        if type(st.op) is ColorJitter:  # slot i runs op order[:, i] (if drawn and applied)
+            table = torch.tensor([_FUSED_CODES[n] if n in p else 0 for n in _OPS])
+            values = torch.stack([p[n].to(torch.float64) if n in p
+                                  else torch.ones(B, dtype=torch.float64) for n in _OPS], 1)
+            order = p["order"].to(torch.int64)
+            codes.extend((table[order] * on[:, None]).unbind(1))
+            factors.extend(values.gather(1, order).unbind(1))
+            steps.extend([k] * 4)
         elif type(st.op) is RandomGrayscale:
             codes.append(torch.where(on, 5, 0))
             factors.append(torch.ones(B, dtype=torch.float64))
