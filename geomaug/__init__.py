@@ -11,8 +11,9 @@ from . import align, faces
 from .align import Alignment, corresponding_points_alignment, estimate
 from .faces import align_to_template, aligned_crop, template
 from .warp import warp
+from ._version import installed_version as _installed_version
 
-__version__ = "0.1.0"
+__version__ = _installed_version()  # e.g. "0.1.0+pt214cu130": the build's label, see _version.py
 __all__ = ["Alignment", "GeomaugWarning", "InputError", "align", "align_to_template",
            "aligned_crop", "corresponding_points_alignment", "estimate", "faces", "template",
            "warp"]
