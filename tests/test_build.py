@@ -237,3 +237,13 @@ def test_load_check_names_the_wheel_that_fits(monkeypatch, built, running, expec
         assert reason == ""
     else:
         assert expected in reason and "pip install --no-build-isolation" in reason, reason
+
+
+def test_setup_arch_that_does_not_exist_is_named_so(setup_module, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path, "13.0")))
+    for bad in ("8.5", "7.5;9.9+PTX"):
+        monkeypatch.setenv("GEOMAUG_CUDA_ARCH_LIST", bad)
+        err = _fails_with(capsys, setup_module.plan_cuda, _fake_torch("13.0"))
+        assert "not a GPU arch?" in err and "GEOMAUG_CUDA_ARCH_LIST" in err, err
+    monkeypatch.setenv("GEOMAUG_CUDA_ARCH_LIST", "7.5;7.5;7.5+PTX")  # duplicates merge, PTX kept
+    assert _arch.format_arch_list(setup_module.plan_cuda(_fake_torch("13.0"))["archs"]) == "7.5+PTX"
