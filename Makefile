@@ -35,8 +35,8 @@ $(DEPS_STAMP): pyproject.toml
 # Rebuild when the requested arch list changes, not only when sources do.
 $(ARCH_STAMP): FORCE
 	@mkdir -p build
-	@echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_EXT)" | cmp -s - $@ || \
-		echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_EXT)" > $@
+	@echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_CUDA)|$(GEOMAUG_NO_EXT)" | cmp -s - $@ || \
+		echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_CUDA)|$(GEOMAUG_NO_EXT)" > $@
 
 $(EXT_STAMP): $(DEPS_STAMP) $(SOURCES) $(ARCH_STAMP)
 	if [ "$(GEOMAUG_NO_EXT)" = "1" ]; then rm -f geomaug/_C*.so geomaug/_build_info.json; \
@@ -44,12 +44,12 @@ $(EXT_STAMP): $(DEPS_STAMP) $(SOURCES) $(ARCH_STAMP)
 	touch $@
 
 # The sdist, and a wheel built from it (so the wheel holds only what the sdist ships) for the archs
-# in GEOMAUG_CUDA_ARCH_LIST: CUDA forced, no GPU needed (GEOMAUG_FORCE_CUDA=0: CPU kernels only);
+# in GEOMAUG_CUDA_ARCH_LIST: CUDA forced, no GPU needed (GEOMAUG_NO_CUDA=1: CPU kernels only);
 # its version labelled (+pt214cu130; GEOMAUG_LOCAL_VERSION=0: plain); its cubins/PTX checked.
 wheel: $(DEPS_STAMP)
 	rm -rf build/dist && mkdir -p dist
 	$(PY) -m build --sdist --no-isolation -o build/dist .
-	GEOMAUG_FORCE_CUDA=$${GEOMAUG_FORCE_CUDA-1} GEOMAUG_LOCAL_VERSION=$${GEOMAUG_LOCAL_VERSION-1} \
+	GEOMAUG_FORCE_CUDA=$(if $(filter 1,$(GEOMAUG_NO_CUDA)),0,1) GEOMAUG_LOCAL_VERSION=$${GEOMAUG_LOCAL_VERSION-1} \
 		$(PY) -m pip wheel --no-build-isolation --no-deps -w build/dist build/dist/geomaug-*.tar.gz
 	$(PY) tools/list_cubins.py build/dist/geomaug-*.whl
 	mv -f build/dist/* dist/

@@ -3,6 +3,7 @@
 Environment:
   GEOMAUG_NO_EXT=1          no extension at all (the package runs on its PyTorch path)
   GEOMAUG_FORCE_CUDA=1      build the CUDA kernels even without a visible GPU (wheels); fail if impossible
+  GEOMAUG_NO_CUDA=1         CPU kernels only, even where CUDA could be built (a +pt214cpu wheel)
   GEOMAUG_CUDA_ARCH_LIST    e.g. "7.5;8.6;9.0+PTX"; default: geomaug/_arch.py's list, filtered by nvcc
   GEOMAUG_LOCAL_VERSION     1: the version carries the build's label (0.1.0+pt214cu130), 0: never
                             (for an index that forbids local versions); unset: label a build from
@@ -100,6 +101,12 @@ def has_cudart(cuda_home: str) -> bool:
 def plan_cuda(torch) -> dict | None:
     """Decide whether to build the CUDA kernels and for which archs; None for a CPU-only build."""
     force = os.environ.get("GEOMAUG_FORCE_CUDA", "") == "1"
+    if os.environ.get("GEOMAUG_NO_CUDA", "") == "1":
+        if force:
+            fail("GEOMAUG_FORCE_CUDA=1 and GEOMAUG_NO_CUDA=1 contradict each other: unset one "
+                 "(make wheel forces CUDA unless GEOMAUG_NO_CUDA=1).")
+        note("GEOMAUG_NO_CUDA=1: building the CPU kernels only")
+        return None
     torch_cuda = torch.version.cuda
     cuda_home = find_cuda_home()
     if not torch_cuda:

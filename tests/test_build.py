@@ -247,3 +247,14 @@ def test_setup_arch_that_does_not_exist_is_named_so(setup_module, monkeypatch, c
         assert "not a GPU arch?" in err and "GEOMAUG_CUDA_ARCH_LIST" in err, err
     monkeypatch.setenv("GEOMAUG_CUDA_ARCH_LIST", "7.5;7.5;7.5+PTX")  # duplicates merge, PTX kept
     assert _arch.format_arch_list(setup_module.plan_cuda(_fake_torch("13.0"))["archs"]) == "7.5+PTX"
+
+
+def test_setup_no_cuda_builds_cpu_only_and_contradicting_force_fails(setup_module, monkeypatch,
+                                                                     capsys, tmp_path):
+    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path, "13.0")))
+    assert setup_module.plan_cuda(_fake_torch("13.0")) is not None  # a toolkit: CUDA by default
+    monkeypatch.setenv("GEOMAUG_NO_CUDA", "1")
+    assert setup_module.plan_cuda(_fake_torch("13.0")) is None
+    assert "GEOMAUG_NO_CUDA=1: building the CPU kernels only" in capsys.readouterr().out
+    monkeypatch.setenv("GEOMAUG_FORCE_CUDA", "1")
+    assert "contradict" in _fails_with(capsys, setup_module.plan_cuda, _fake_torch("13.0"))
