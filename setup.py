@@ -11,6 +11,7 @@ Environment:
                             on an index, rejects a build whose version differs from 0.1.0)
   CUDA_HOME                 the CUDA toolkit (else /usr/local/cuda, else where nvcc really lives)
   MAX_JOBS                  parallel compile jobs (default: all cores)
+  GEOMAUG_KEEP_DEBUG=1      keep the host debug info in a wheel's _C (stripped by default)
 """
 from __future__ import annotations
 
@@ -213,6 +214,12 @@ def extension_setup() -> dict:
             target = ROOT / "geomaug" if self.inplace else Path(self.build_lib) / "geomaug"
             target.mkdir(parents=True, exist_ok=True)
             (target / "_build_info.json").write_text(json.dumps(info, indent=1) + "\n")
+            if not self.inplace:  # a wheel: host debug info is 3/4 of the binary; the SASS stays
+                strip = shutil.which("strip")
+                for so in target.glob("_C*.so"):
+                    if strip and os.environ.get("GEOMAUG_KEEP_DEBUG", "") != "1":
+                        subprocess.run([strip, "--strip-debug", str(so)], check=True)
+                        note(f"stripped host debug info from {so.name} (GEOMAUG_KEEP_DEBUG=1 keeps it)")
 
     return {"version": version, "ext_modules": [ext],
             "cmdclass": {"build_ext": Build.with_options(use_ninja=True)}}

@@ -165,6 +165,8 @@ def test_wheel_needs_only_torch_and_cuda_runtime_libraries(built):
     assert needed, f"no DT_NEEDED in {so}?"
     assert {n for n in needed if not ALLOWED_LIBS.match(n)} == set(), (needed, report)
     assert ("libcudart.so" in " ".join(needed)) == WITH_CUDA
+    with open(so, "rb") as f:  # setup.py strips host debug info from a wheel's binary
+        assert ELFFile(f).get_section_by_name(".debug_info") is None
     # Every library auditwheel names as external is one of those.
     for lib in re.findall(r"\b(lib[\w+.-]+\.so[\w.]*)", report):
         assert ALLOWED_LIBS.match(lib), f"auditwheel names {lib}:\n{report}"
