@@ -4,7 +4,7 @@ Environment:
   GEOMAUG_NO_EXT=1          no extension at all (the package runs on its PyTorch path)
   GEOMAUG_FORCE_CUDA=1      build the CUDA kernels even without a visible GPU (wheels); fail if impossible
   GEOMAUG_NO_CUDA=1         CPU kernels only, even where CUDA could be built (a +pt214cpu wheel)
-  GEOMAUG_CUDA_ARCH_LIST    e.g. "7.5;8.6;9.0+PTX"; default: geomaug/_arch.py's list, filtered by nvcc
+  GEOMAUG_CUDA_ARCH_LIST    e.g. "7.5;8.6;9.0+PTX"; default: the list in geomaug/_arch.py, filtered by nvcc
   GEOMAUG_LOCAL_VERSION     1: the version carries the build's label (0.1.0+pt214cu130), 0: never
                             (for an index that forbids local versions); unset: label a build from
                             the checkout, not one from an sdist (pip, having found geomaug-0.1.0.tar.gz
@@ -177,7 +177,9 @@ def extension_setup() -> dict:
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
-    sources = ["csrc/bindings/ops.cpp", "csrc/cpu/warp_cpu.cpp", "csrc/cpu/align_cpu.cpp"]
+    # Every op brings a binding file, a CPU kernel and a CUDA kernel: found by glob, not listed.
+    sources = sorted(str(p.relative_to(ROOT)) for pattern in ("csrc/bindings/*.cpp", "csrc/cpu/*.cpp")
+                     for p in ROOT.glob(pattern))
     # Recent torch headers need C++20 (the kernels are C++17).  -fopenmp turns at::parallel_for
     # into torch's own OpenMP pool (the libgomp torch loads), so torch.set_num_threads applies.
     cxx = ["-O3", "-std=c++20", "-fopenmp"]
@@ -189,8 +191,7 @@ def extension_setup() -> dict:
             "torch_cuda": torch.version.cuda, "cuda": bool(cuda)}
     if cuda:
         archs = cuda["archs"]
-        sources += ["csrc/bindings/ops_cuda.cpp", "csrc/cuda/warp_cuda.cu",
-                    "csrc/cuda/align_cuda.cu", "csrc/cuda/info_cuda.cu"]
+        sources += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("csrc/cuda/*.cu"))
         nvcc = ["-O3", "-std=c++17", "-lineinfo", "-DGEOMAUG_WITH_CUDA",
                 # ';' would end the shell command ninja runs: encode the list with '-'
                 "-DGEOMAUG_ARCH_LIST=" + arch.format_arch_list(archs).replace(";", "-"),

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-#: DESIGN.md §3: the family first asked for, the current generations, and PTX of the highest.
+#: The default targets (README, "Build options"): the family first asked for, the current generations, and PTX of the highest.
 DEFAULT_ARCH_LIST = "3.5;5.0;6.0;7.0;7.5;8.0;8.6;8.9;9.0+PTX"
 
 # The CUDA releases that still build each old arch, for error messages (newest release that can).

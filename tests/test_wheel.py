@@ -104,8 +104,8 @@ def test_sdist_holds_what_a_build_needs(built):
     assert sdist.name == f"geomaug-{_version.VERSION}.tar.gz"  # source: no build label
     names = _names(sdist)
     needed = {str(p.relative_to(ROOT)) for p in (ROOT / "csrc").rglob("*") if p.is_file()}
-    needed |= {f"geomaug/{p.name}" for p in (ROOT / "geomaug").glob("*.py")}
-    needed |= {"setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "PKG-INFO",
+    needed |= {str(p.relative_to(ROOT)) for p in (ROOT / "geomaug").rglob("*.py")}
+    needed |= {"docs/conventions.md", "setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "PKG-INFO",
                "geomaug/_arch.py", "geomaug/_version.py", "geomaug/data/astronaut.png"}
     assert not needed - names, f"missing from the sdist: {sorted(needed - names)}"
     leftovers = [n for n in names if n.endswith((".so", ".o", ".pyc")) or n.endswith("_build_info.json")]
@@ -122,7 +122,7 @@ def test_wheel_name_says_what_it_needs(built):
 
 def test_wheel_holds_the_package_and_its_data(built):
     names = _names(built["wheel"])
-    needed = {f"geomaug/{p.name}" for p in (ROOT / "geomaug").glob("*.py")}
+    needed = {str(p.relative_to(ROOT)) for p in (ROOT / "geomaug").rglob("*.py")}  # subpackages too
     needed |= {"geomaug/_build_info.json", "geomaug/data/astronaut.png"}
     assert not needed - names, f"missing from the wheel: {sorted(needed - names)}"
     assert [n for n in names if re.fullmatch(r"geomaug/_C\..*\.so", n)], sorted(names)
@@ -143,7 +143,8 @@ def test_wheel_has_exactly_the_requested_arch(built):
     out = _run([sys.executable, str(ROOT / "tools" / "list_cubins.py"), str(built["wheel"])],
                cwd=built["cwd"])
     cubins = sorted(re.findall(r"\b(\w+\.sm_\d+\.cubin)\b", out))
-    assert cubins == ["align_cuda.sm_75.cubin", "info_cuda.sm_75.cubin", "warp_cuda.sm_75.cubin"], out
+    units = sorted(p.stem for p in (ROOT / "csrc" / "cuda").glob("*.cu"))
+    assert cubins == [f"{u}.sm_75.cubin" for u in units], out  # each source: sm_75, nothing else
     assert not re.findall(r"\.ptx\b", out.split("ELF file")[-1]), out  # 7.5 without +PTX: no PTX
     assert f"built for {ARCH}: exactly these" in out
 

@@ -21,9 +21,6 @@ _arch = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = _arch
 _spec.loader.exec_module(_arch)
 
-UNITS = ("warp_cuda", "align_cuda", "info_cuda")  # the CUDA translation units of geomaug._C
-
-
 def check_package(pkg: Path, name: str) -> int:
     sos = sorted(pkg.glob("_C*.so"))
     if not sos:
@@ -41,17 +38,19 @@ def check_package(pkg: Path, name: str) -> int:
     ptx = subprocess.run([tool, "--list-ptx", str(sos[0])], capture_output=True, text=True).stdout
     print(elf + ptx)
     archs = _arch.parse_arch_list(info["arch_list"]) if info.get("arch_list") else []
-    wanted_elf = {f"{u}.sm_{a.sm}.cubin" for u in UNITS for a in archs}
-    wanted_ptx = {f"{u}.sm_{a.sm}.ptx" for u in UNITS for a in archs if a.ptx}
     found_elf = {line.split()[-1] for line in elf.splitlines() if ".cubin" in line}
     found_ptx = {line.split()[-1] for line in ptx.splitlines() if ".ptx" in line}
+    # Each CUDA source (warp_cuda.cu, ...) must hold SASS for every arch, PTX for each +PTX one.
+    units = {name.split(".sm_")[0] for name in found_elf | found_ptx}
+    wanted_elf = {f"{u}.sm_{a.sm}.cubin" for u in units for a in archs}
+    wanted_ptx = {f"{u}.sm_{a.sm}.ptx" for u in units for a in archs if a.ptx}
     missing = sorted((wanted_elf - found_elf) | (wanted_ptx - found_ptx))
     extra = sorted((found_elf - wanted_elf) | (found_ptx - wanted_ptx))
     verdict = "exactly these" if not missing and not extra else (
         ("MISSING " + ", ".join(missing) if missing else "")
         + ("; " if missing and extra else "") + ("EXTRA " + ", ".join(extra) if extra else ""))
     print(f"{name}: built for {info.get('arch_list') or 'no archs'}: {verdict}")
-    return 1 if missing or extra or not archs else 0
+    return 1 if missing or extra or not archs or not units else 0
 
 
 def main(argv):
