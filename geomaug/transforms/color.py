@@ -109,6 +109,13 @@ class ColorJitter(ColorTransform):
         on = params["apply"].to(torch.bool) if "apply" in params else torch.ones(n, dtype=torch.bool)
         used = None
         perm = params["order"].to(torch.int64)
+        if bool(on.all()) and bool((perm == perm[:1]).all()):  # one order for all (e.g. B = 1)
+            for j in perm[0].tolist():
+                name = _OPS[j]
+                if name in params:
+                    x, m = self._one(name, x, params[name], bound, order, mean)
+                    used = m if m is not None else used
+            return x, used
         for k in range(4):
             for j, name in enumerate(_OPS):
                 if name not in params:
@@ -117,22 +124,27 @@ class ColorJitter(ColorTransform):
                 idx = sel.nonzero().flatten()
                 if idx.numel() == 0:
                     continue
-                f = params[name][idx]
                 dev = idx.to(x.device)
                 sub = x if idx.numel() == n else x.index_select(0, dev)
-                if name == "brightness":
-                    y = F.brightness(sub, f, bound)
-                elif name == "contrast":
-                    m = F.gray_mean(sub, order, bound) if mean is None else mean[idx.to(mean.device)].to(sub)
+                sub_mean = None if mean is None else mean[idx.to(mean.device)]
+                y, m = self._one(name, sub, params[name][idx], bound, order, sub_mean)
+                if m is not None:
                     used = torch.zeros(n, dtype=m.dtype, device=m.device) if used is None else used
                     used[idx.to(m.device)] = m
-                    y = F.contrast(sub, f, m, bound)
-                elif name == "saturation":
-                    y = F.saturation(sub, f, bound, order)
-                else:
-                    y = F.hue(sub, f, bound, order)
                 x = y if idx.numel() == n else x.index_copy(0, dev, y)
         return x, used
+
+    @staticmethod
+    def _one(name, x, f, bound, order, mean):
+        """One of the four on ``x`` with factors ``f`` → (result, contrast mean used or None)."""
+        if name == "brightness":
+            return F.brightness(x, f, bound), None
+        if name == "contrast":
+            m = F.gray_mean(x, order, bound) if mean is None else mean.to(x)
+            return F.contrast(x, f, m, bound), m
+        if name == "saturation":
+            return F.saturation(x, f, bound, order), None
+        return F.hue(x, f, bound, order), None
 
 
 class RandomGrayscale(ColorTransform):
