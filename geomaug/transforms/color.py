@@ -192,9 +192,11 @@ class Normalize(Transform):
         work = torch.float64 if x.dtype == torch.float64 else torch.float32
         mean = _color._mean_std(list(self.mean) * (c if len(self.mean) == 1 else 1), c, "mean", order)
         std = _color._mean_std(list(self.std) * (c if len(self.std) == 1 else 1), c, "std", order)
-        mean = mean.to(x.device, work).view(1, c, 1, 1)
-        inv = (1.0 / std).to(x.device, work).view(1, c, 1, 1)
-        return ((x.to(work) / bound - mean) * inv).to(self.dtype).contiguous()
+        inv = 1.0 / std
+        scale = (inv / bound).to(x.device, work).view(1, c, 1, 1)
+        bias = (-mean * inv).to(x.device, work).view(1, c, 1, 1)
+        out = torch.addcmul(bias, x.to(work), scale)  # (x/bound − mean)/std in one pass
+        return out.to(self.dtype).contiguous()
 
 
 def _values(v, name):
