@@ -172,6 +172,7 @@ def environment(argv: list[str], devices: list[torch.device]) -> dict:
         "geomaug": geomaug.__version__,
         "geomaug_backend": {f"{op}/{d.type}": _backend.backend_name(op, d)
                             for op in _ops.KERNELS for d in devices},
-        "versions": {n: _version(n) for n in ("numpy", "cv2", "skimage", "kornia", "roma")},
+        "versions": {n: _version(n) for n in ("numpy", "cv2", "skimage", "kornia", "roma",
+                                                 "torchvision", "albumentations", "PIL")},
         "executable": sys.executable,
     }
