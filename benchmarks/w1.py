@@ -244,7 +244,8 @@ def run_gpu(rec: Recorder, device: torch.device, settings: Settings) -> None:
             r["fraction_of_floor"] = floor / r["median_s"]
             r["bandwidth_Bps"] = bandwidth
     del images, masks, keypoints, data
-    torch.cuda.empty_cache()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def run(rec: Recorder, device: torch.device, settings: Settings) -> None:
