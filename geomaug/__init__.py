@@ -1,19 +1,22 @@
 """geomaug: joint geometric augmentation and keypoint alignment for PyTorch, on C++/CUDA kernels
 with a PyTorch path that gives the same answers wherever the kernels cannot run.
 
-Topics: :mod:`geomaug.warping` (batched warps), :mod:`geomaug.alignment` (Kabsch / Umeyama),
-:mod:`geomaug.faces` (landmark templates and aligned crops).  Conventions (pixel coordinates,
+Topics: :mod:`geomaug.transforms` (joint image / mask / keypoint / box augmentation),
+:mod:`geomaug.warping` (batched warps), :mod:`geomaug.color` (colour ops),
+:mod:`geomaug.alignment` (Kabsch / Umeyama), :mod:`geomaug.faces` (landmark templates and
+aligned crops).  Conventions (pixel coordinates,
 matrix direction, colour semantics): ``docs/conventions.md``.  ``python -m geomaug info`` tells
 which backend each op uses here.
 """
 from ._backend import GeomaugWarning
 from ._checks import InputError
-from . import alignment, faces, warping
+from . import alignment, color, faces, warping
 from .alignment import Alignment, corresponding_points_alignment, estimate
 from .faces import align_to_template, aligned_crop, template
 from .warping import warp
+from . import transforms  # after warp: the transforms are built on it
 
 __version__ = "0.1.0"
 __all__ = ["Alignment", "GeomaugWarning", "InputError", "align_to_template", "aligned_crop",
-           "alignment", "corresponding_points_alignment", "estimate", "faces", "template", "warp",
-           "warping"]
+           "alignment", "color", "corresponding_points_alignment", "estimate", "faces", "template",
+           "transforms", "warp", "warping"]

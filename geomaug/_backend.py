@@ -120,10 +120,22 @@ def cuda_reason(device: torch.device) -> str:
     return reason
 
 
+MODES = ("auto", "ext", "torch")
+
+
+class BackendSettingError(ValueError):
+    """The environment variable GEOMAUG_BACKEND holds a value geomaug does not know."""
+
+
 def mode() -> str:
-    value = os.environ.get("GEOMAUG_BACKEND", "auto").strip().lower() or "auto"
-    if value not in ("auto", "ext", "torch"):
-        raise ValueError(f"GEOMAUG_BACKEND must be 'auto', 'ext' or 'torch', got {value!r}")
+    """The backend setting: GEOMAUG_BACKEND (``auto`` when unset or empty); raises
+    :class:`BackendSettingError` naming the allowed values for anything else."""
+    raw = os.environ.get("GEOMAUG_BACKEND", "")
+    value = raw.strip().lower() or "auto"
+    if value not in MODES:
+        raise BackendSettingError(
+            f"environment variable GEOMAUG_BACKEND must be one of {', '.join(MODES)} (or unset), "
+            f"got {raw!r}")
     return value
 
 

@@ -20,7 +20,8 @@ from . import _backend
 
 INTERPOLATION = {"bilinear": 0, "nearest": 1}
 ALIGN_MODEL = {"rigid": 0, "similarity": 1, "affine": 2}
-ENUMS = {"interpolation": INTERPOLATION, "align_model": ALIGN_MODEL}
+BORDER = {"constant": 0, "replicate": 1, "reflect": 2}
+ENUMS = {"interpolation": INTERPOLATION, "border": BORDER, "align_model": ALIGN_MODEL}
 
 KERNELS: dict[str, Callable] = {}  # op name -> typed wrapper; every op of torch.ops.geomaug
 
@@ -55,10 +56,12 @@ def memory_format(t: torch.Tensor) -> torch.memory_format:
 
 @_kernel("warp")
 def warp(src: torch.Tensor, matrices: torch.Tensor, out_h: int, out_w: int, interpolation: str,
-         fill: torch.Tensor) -> torch.Tensor:
+         fill: torch.Tensor, border: str = "constant") -> torch.Tensor:
     """``(B, C, H, W)`` → ``(B, C, out_h, out_w)``; ``matrices`` ``(B, 3, 3)`` float64 forward,
-    ``fill`` ``(C,)`` float64.  Checks are the binding's (csrc/bindings/warp.cpp)."""
-    return torch.ops.geomaug.warp(src, matrices, out_h, out_w, INTERPOLATION[interpolation], fill)
+    ``fill`` ``(C,)`` in src's dtype (or float64).  Checks are the binding's
+    (csrc/bindings/warp.cpp)."""
+    return torch.ops.geomaug.warp(src, matrices, out_h, out_w, INTERPOLATION[interpolation], fill,
+                                  BORDER[border])
 
 
 @_kernel("align")
@@ -71,7 +74,7 @@ def align(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor | None, mo
 
 def _register_fakes() -> None:
     @torch.library.register_fake("geomaug::warp")
-    def _warp_fake(src, matrix, out_h, out_w, interpolation, fill):
+    def _warp_fake(src, matrix, out_h, out_w, interpolation, fill, border=0):
         return torch.empty((src.shape[0], src.shape[1], out_h, out_w), dtype=src.dtype,
                            device=src.device, memory_format=memory_format(src))
 

@@ -1,10 +1,11 @@
 """Face landmark templates, alignment to them, and batched aligned crops.
 
-Templates are in output pixel coordinates (pixel centres at integers, docs/conventions.md), like the
-``cv2.warpAffine`` recipes they come from:
+Templates are in output pixel coordinates (pixel centres at integers, docs/conventions.md), like
+the ``cv2.warpAffine`` recipes they come from:
 
 * ``"arcface"``: the 5-point ArcFace/insightface template for 112×112 crops (left eye, right eye,
-  nose tip, left and right mouth corners; "left" = smaller x in the image).
+  nose tip, left and right mouth corners; "left" = smaller x in the image), sized for other crops
+  by insightface's rule (``face_align.estimate_norm``; see :func:`template`).
 * ``"dlib68"``: the 68-point dlib/iBUG layout, OpenFace's mean face (``align_dlib.py``) min-max
   normalised to the crop as OpenFace does (``size * MINMAX_TEMPLATE``).
 """
@@ -63,22 +64,39 @@ _OPENFACE_68 = (
 TEMPLATES = ("arcface", "dlib68")
 
 
+def _arcface_axis(n: int) -> tuple[float, float]:
+    """(ratio, shift) of the 112 ArcFace template along an axis of n pixels (insightface's rule)."""
+    if n % 112 == 0:
+        return n / 112, 0.0
+    if n % 128 == 0:
+        return n / 128, 8.0 * n / 128
+    return n / 112, 0.0
+
+
 def template(name: str = "arcface", size: int | Sequence[int] = 112, *, scale: float = 1.0,
              dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
-    """``(K, 2)`` template points for an output crop of ``size`` (int or ``(height, width)``).
+    """``(K, 2)`` template points ``(x, y)`` for an output crop of ``size`` (int or ``(height, width)``).
 
-    ``scale`` zooms the template about the crop centre: below 1 leaves more margin around the face.
+    ``"arcface"`` follows insightface (``face_align.estimate_norm``): a side that is a multiple of
+    112 scales the 112 template by side/112; otherwise a multiple of 128 scales it by side/128 and,
+    along x, shifts it by 8·side/128 (128 → the 112 template + 8 px in x, 256 → ×2 + 16 px); any
+    other side scales by side/112 (insightface rejects such sizes).  Height and width follow the
+    rule separately (the shift only along x, as insightface).  ``"dlib68"`` spans the whole crop.
+    ``scale`` then zooms the template about the crop centre: below 1 leaves more margin.
+
+    Convention: output pixel coordinates, pixel centres at integers (docs/conventions.md).
 
     Example:
-        >>> template("arcface", 224).shape
-        torch.Size([5, 2])
+        >>> template("arcface", 128)[0]         # the 112 template shifted by 8 px in x
+        tensor([46.2946, 51.6963])
     """
     h, w = as_size(size, allow_int=True, allow_zero=False)
     if not scale > 0:
         fail(f"scale must be positive, got {scale}")
     if name == "arcface":
-        pts = torch.tensor(ARCFACE_112, dtype=torch.float64) * torch.tensor([w / 112, h / 112],
-                                                                            dtype=torch.float64)
+        (rx, sx), (ry, _) = _arcface_axis(w), _arcface_axis(h)
+        pts = (torch.tensor(ARCFACE_112, dtype=torch.float64) * torch.tensor([rx, ry], dtype=torch.float64)
+               + torch.tensor([sx, 0.0], dtype=torch.float64))
     elif name == "dlib68":
         raw = torch.tensor(_OPENFACE_68, dtype=torch.float64)
         lo, hi = raw.amin(0), raw.amax(0)
@@ -95,7 +113,10 @@ def align_to_template(landmarks: torch.Tensor, template_name: str = "arcface",
                       model: str = "similarity", weights=None) -> _align.Alignment:
     """Transform taking each ``(..., K, 2)`` landmark set onto the template for a ``size`` crop.
 
-    ``.matrix`` is the forward image → crop matrix that :func:`aligned_crop` warps with.
+    ``.matrix`` is the forward image → crop matrix that :func:`aligned_crop` warps with.  The
+    template for ``size`` follows :func:`template` (insightface's sizing rule for ``"arcface"``).
+
+    Convention: pixel coordinates, pixel centres at integers; matrix maps image → crop.
 
     Example:
         >>> lm = template("arcface") * 2 + 10           # a face twice the template size
@@ -119,6 +140,11 @@ def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface"
                  model: str = "similarity", fill: float | Sequence[float] = 0.0,
                  interpolation: str = "bilinear"):
     """Crop every face of a batch onto the template in one warp launch.
+
+    ``size`` sizes the template as :func:`template` does: for ``"arcface"`` insightface's rule, so
+    ``size=128`` or ``256`` gives insightface's ``norm_crop`` at that size.
+
+    Convention: pixel coordinates, pixel centres at integers; ``alignment.matrix`` maps image → crop.
 
     Args:
         images: ``(B, C, H, W)`` (or ``(C, H, W)``) uint8/float tensor, any memory format.

@@ -13,8 +13,9 @@ def _warp_examples(rng):
                           (torch.int64, "nearest")):
         src = random_image(rng, 2, 3, 12, 12, dtype)
         fill = torch.rand(3, dtype=torch.float64)
-        for x in (src, src.contiguous(memory_format=torch.channels_last)):
-            yield (x, random_affine(rng, 2, 12, 12), 10, 11, _ops.INTERPOLATION[interp], fill)
+        for x, border in ((src, "constant"), (src.contiguous(memory_format=torch.channels_last), "reflect")):
+            yield (x, random_affine(rng, 2, 12, 12), 10, 11, _ops.INTERPOLATION[interp], fill,
+                   _ops.BORDER[border])
 
 
 def _align_examples(rng):

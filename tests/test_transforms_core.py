@@ -334,3 +334,50 @@ def test_bad_call_input(rng):
         T.RandomCrop(10)(mask=torch.zeros(8, 8, dtype=torch.int8))
     with pytest.raises(geomaug.InputError, match="params"):
         t(image=img, params=[{}, {"top": torch.zeros(3), "left": torch.zeros(3)}])
+
+
+def test_empty_batch_keeps_its_shape():
+    t = T.Compose([T.ColorJitter(0.2, 0.2), T.HorizontalFlip(), T.RandomScale((0.5, 2.0)), T.RandomCrop((5, 7)),
+                   T.Normalize()])
+    out = t(image=torch.zeros(0, 3, 9, 9, dtype=torch.uint8), mask=torch.zeros(0, 9, 9, dtype=torch.uint8),
+            keypoints=torch.zeros(0, 4, 2), seed=0)
+    assert out["image"].shape == (0, 3, 5, 7) and out["mask"].shape == (0, 5, 7)
+    assert out["keypoints"].shape == (0, 4, 2) and out["matrix"].shape == (0, 3, 3)
+
+
+def test_gradients_flow_to_a_float_image(rng):
+    x = torch.rand(2, 3, 10, 12, dtype=torch.float64, requires_grad=True)
+    t = T.Compose([T.RandomAffine(20, scale=(0.8, 1.2)), T.RandomCrop(8), T.ColorJitter(0.3, 0.3)])
+    out = t(image=x, seed=int(rng.integers(1 << 30)))
+    out["image"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_cuda_batch_equals_cpu_with_the_same_seed(rng):
+    t = T.Compose([T.ColorJitter(0.4, 0.4, 0.4, 0.1), T.HorizontalFlip(flip_pairs=[(0, 1)]),
+                   T.RandomAffine(30, translate=(0.1, 0.1), scale=(0.75, 1.75)), T.CenterCrop(40), T.Normalize()])
+    x = _img(rng, (6, 3, 48, 48))
+    m = torch.from_numpy(rng.integers(0, 5, (6, 48, 48)).astype(np.uint8))
+    kp = torch.from_numpy(rng.uniform(0, 47, (6, 3, 2))).float()
+    cpu = t(image=x, mask=m, keypoints=kp, seed=3)
+    gpu = t(image=x.cuda(), mask=m.cuda(), keypoints=kp.cuda(), seed=3)
+    assert gpu["image"].is_cuda and gpu["matrix"].is_cuda
+    assert torch.equal(gpu["matrix"].cpu(), cpu["matrix"])
+    assert (gpu["image"].cpu() - cpu["image"]).abs().max() < 1e-4
+    assert (gpu["mask"].cpu() != cpu["mask"]).float().mean() < 1e-3  # nearest ties may differ
+    assert torch.allclose(gpu["keypoints"].cpu(), cpu["keypoints"], atol=1e-4)
+
+
+def test_wrong_channel_counts():
+    with pytest.raises(geomaug.InputError, match="1 or 3 channels"):
+        T.ColorJitter(0.3)(image=torch.zeros(4, 5, 5))
+    with pytest.raises(geomaug.InputError, match="1 or 3 channels"):
+        T.RandomGrayscale(1.0)(image=torch.zeros(2, 5, 5))
+    with pytest.raises(geomaug.InputError, match="mean"):
+        T.Normalize(mean=(0.5, 0.5))(image=torch.zeros(3, 5, 5))
+    with pytest.raises(geomaug.InputError, match="fill"):
+        T.Compose([T.Rotate(5)], fill=(1, 2))(image=torch.zeros(3, 5, 5))
+    out = T.Normalize(mean=0.5, std=0.25)(image=torch.full((4, 2, 2), 255, dtype=torch.uint8))["image"]
+    assert torch.allclose(out, torch.full((4, 2, 2), 2.0))  # one number for every channel

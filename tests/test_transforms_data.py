@@ -103,3 +103,15 @@ def test_readme_recipes_run():
     assert len(blocks) >= 3
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+
+
+def test_demo_grid_writes_png_and_maps_back(tmp_path):
+    pytest.importorskip("matplotlib")
+    from geomaug import demo
+
+    photo, mask, out, back = demo.augment_grid(n=3, seed=1)
+    assert out["image"].shape == (3, 3, 192, 192) and out["mask"].shape == (3, 192, 192)
+    assert (back - torch.tensor(demo.LANDMARKS)).abs().max() < 1e-3
+    assert set(out["mask"].unique().tolist()) <= {0, 1}  # reflect border: no ignore_index needed
+    path = demo.write_augment_grid(str(tmp_path / "grid.png"))
+    assert Path(path).stat().st_size > 50_000

@@ -36,13 +36,17 @@ py::tuple cuda_probe_py(int device) {
 }
 
 py::dict enums() {
-  py::dict interpolation, align_model, d;
+  py::dict interpolation, border, align_model, d;
   interpolation["bilinear"] = static_cast<int>(kBilinear);
   interpolation["nearest"] = static_cast<int>(kNearest);
+  border["constant"] = static_cast<int>(kConstant);
+  border["replicate"] = static_cast<int>(kReplicate);
+  border["reflect"] = static_cast<int>(kReflect);
   align_model["rigid"] = static_cast<int>(kRigid);
   align_model["similarity"] = static_cast<int>(kSimilarity);
   align_model["affine"] = static_cast<int>(kAffine);
   d["interpolation"] = interpolation;
+  d["border"] = border;
   d["align_model"] = align_model;
   return d;
 }

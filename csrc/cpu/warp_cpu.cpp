@@ -4,8 +4,8 @@
 namespace geomaug {
 
 template <typename T>
-void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices, int interp,
-              const double* fill, const ParallelFor& parallel_for) {
+void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices,
+              const WarpParams<T>& params, const ParallelFor& parallel_for) {
   using S = typename SampleType<T>::type;
   const int64_t rows = s.B * s.OH;
   // ~16k output pixels per task keeps the threads busy without tiny tasks.
@@ -19,13 +19,13 @@ void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices, 
         im = make_inverse_map<S>(matrices + 9 * b);
         cached_b = b;
       }
-      for (int64_t ox = 0; ox < s.OW; ++ox) warp_pixel<T>(src, dst, s, im, interp, fill, b, oy, ox);
+      for (int64_t ox = 0; ox < s.OW; ++ox) warp_pixel<T>(src, dst, s, im, params, b, oy, ox);
     }
   });
 }
 
 #define GEOMAUG_INSTANTIATE(T)                                                                   \
-  template void warp_cpu<T>(const T*, T*, const WarpShape&, const double*, int, const double*, \
+  template void warp_cpu<T>(const T*, T*, const WarpShape&, const double*, const WarpParams<T>&, \
                             const ParallelFor&);
 GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
 #undef GEOMAUG_INSTANTIATE

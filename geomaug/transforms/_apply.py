@@ -19,7 +19,7 @@ def finish(root, ctx, targets, params, settings) -> dict:
     if not bool((sizes == sizes[:1]).all()):
         fail(f"the samples of this batch end at different sizes ({sorted({tuple(s) for s in sizes.tolist()})}): "
              f"a batch needs one output size; end the pipeline with RandomCrop, CenterCrop or Resize")
-    size = tuple(int(v) for v in sizes[0])
+    size = ctx.empty_size if len(sizes) == 0 else tuple(int(v) for v in sizes[0])
     if min(size) <= 0:
         fail(f"the pipeline produces an empty image of size {size}")
     out = {}
@@ -76,7 +76,8 @@ def _image(ctx, img: torch.Tensor, size, settings):
         x = resample(x, matrix, size, **warp)
     x = run_colors(x, ctx.colors, bound, ctx.channel_order, means)
     if ctx.normalize is not None:
-        return ctx.normalize.normalize(x, bound), True
+        op, order = ctx.normalize
+        return op.normalize(x, bound, order), True
     if img.dtype == torch.uint8:
         x = x.round().clamp_(0, 255).to(torch.uint8)  # round half to even, once
     return x.to(img.dtype), False

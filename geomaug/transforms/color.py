@@ -3,22 +3,22 @@
 In a pipeline they act on the resampled pixels, in their listed order among themselves; contrast's
 mean is that of the image where the op stands in the list.  Semantics of torchvision v2 (PIL's):
 brightness multiplies, contrast blends with the grayscale mean, saturation with the grayscale image,
-hue shifts H in HSV, grayscale = 0.299 R + 0.587 G + 0.114 B; each clamps to the valid range.
+hue shifts H in HSV, grayscale = 0.299 R + 0.587 G + 0.114 B; each clamps to the valid range
+(the float chain of :mod:`geomaug.color`, which lists its differences from torchvision).
 ``channel_order="BGR"`` (on the op or on the Compose) says the input is BGR (``cv2.imread``).
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
+from .. import color as _color
 from .._checks import fail
+from ..color import IMAGENET_MEAN, IMAGENET_STD, denormalize  # noqa: F401  (re-exported)
 from . import _colorfn as F
 from .core import CHANNEL_ORDERS, Context, Transform, check_choice, check_probability
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _OPS = ("brightness", "contrast", "saturation", "hue")
 
 
@@ -104,6 +104,7 @@ class ColorJitter(ColorTransform):
 
     def color(self, x, params, bound, order, mean=None):
         """Apply to ``x`` (n, C, H, W) float with this op's params for those n samples."""
+        F.check_channels(x, "ColorJitter")
         n = x.shape[0]
         on = params["apply"].to(torch.bool) if "apply" in params else torch.ones(n, dtype=torch.bool)
         used = None
@@ -122,7 +123,7 @@ class ColorJitter(ColorTransform):
                 if name == "brightness":
                     y = F.brightness(sub, f, bound)
                 elif name == "contrast":
-                    m = F.gray_mean(sub, order) if mean is None else mean[idx.to(mean.device)].to(sub)
+                    m = F.gray_mean(sub, order, bound) if mean is None else mean[idx.to(mean.device)].to(sub)
                     used = torch.zeros(n, dtype=m.dtype, device=m.device) if used is None else used
                     used[idx.to(m.device)] = m
                     y = F.contrast(sub, f, m, bound)
@@ -144,6 +145,7 @@ class RandomGrayscale(ColorTransform):
         return {"apply": ctx.coin(self.p)}
 
     def color(self, x, params, bound, order, mean=None):
+        F.check_channels(x, "RandomGrayscale")
         idx = params["apply"].to(torch.bool).nonzero().flatten()
         if idx.numel() == 0:
             return x, None
@@ -151,57 +153,43 @@ class RandomGrayscale(ColorTransform):
         return x.index_copy(0, dev, F.to_gray(x.index_select(0, dev), order)), None
 
 
-def _per_channel(v, name):
+class Normalize(Transform):
+    """``(x/255 − mean)/std`` for uint8 input (``(x − mean)/std`` for float input in [0, 1]);
+    output float CHW torch (``dtype``, default float32) whatever the input type.  Last in a
+    pipeline.  ``mean``/``std``: one per channel (or one number), in **RGB** order (ImageNet
+    defaults); for BGR input (``channel_order``) they are applied reversed, as
+    :func:`geomaug.color.normalize`.  :func:`denormalize` inverts it for display."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, dtype=torch.float32,
+                 channel_order=None):
+        super().__init__()
+        self.mean = _values(mean, "mean")
+        self.std = _values(std, "std")
+        if min(self.std) <= 0:
+            fail(f"std must be > 0 for every channel, got {std!r}")
+        if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+            fail(f"dtype must be float32, float64, float16 or bfloat16, got {dtype}")
+        self.dtype = dtype
+        self.channel_order = check_choice(channel_order, CHANNEL_ORDERS, "channel_order")
+
+    def apply(self, ctx, params):
+        ctx.normalize = (self, self.channel_order or ctx.channel_order)
+
+    def normalize(self, x: torch.Tensor, bound: float, order: str = "RGB") -> torch.Tensor:
+        c = x.shape[1]
+        work = torch.float64 if x.dtype == torch.float64 else torch.float32
+        mean = _color._mean_std(list(self.mean) * (c if len(self.mean) == 1 else 1), c, "mean", order)
+        std = _color._mean_std(list(self.std) * (c if len(self.std) == 1 else 1), c, "std", order)
+        mean = mean.to(x.device, work).view(1, c, 1, 1)
+        inv = (1.0 / std).to(x.device, work).view(1, c, 1, 1)
+        return ((x.to(work) / bound - mean) * inv).to(self.dtype).contiguous()
+
+
+def _values(v, name):
     try:
         t = torch.as_tensor(v, dtype=torch.float64).flatten()
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(f"{name} must be a number or one number per channel, got {v!r}") from None
     if t.numel() == 0 or not torch.isfinite(t).all():
         fail(f"{name} must be finite numbers, got {v!r}")
-    return t
-
-
-class Normalize(Transform):
-    """``(x/255 − mean)/std`` for uint8 input (``(x − mean)/std`` for float input in [0, 1]);
-    output float CHW torch (``dtype``, default float32) whatever the input type.  Last in a
-    pipeline.  ``mean``/``std``: one per channel, in the image's channel order (ImageNet RGB
-    defaults)."""
-
-    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, dtype=torch.float32):
-        super().__init__()
-        self.mean = tuple(_per_channel(mean, "mean").tolist())
-        self.std = tuple(_per_channel(std, "std").tolist())
-        if min(self.std) <= 0:
-            fail(f"std must be positive, got {std!r}")
-        if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-            fail(f"dtype must be float32, float64, float16 or bfloat16, got {dtype}")
-        self.dtype = dtype
-
-    def apply(self, ctx, params):
-        ctx.normalize = self
-
-    def normalize(self, x: torch.Tensor, bound: float) -> torch.Tensor:
-        C = x.shape[1]
-        mean, std = torch.tensor(self.mean), torch.tensor(self.std)
-        if mean.numel() not in (1, C) or std.numel() not in (1, C):
-            fail(f"Normalize has {mean.numel()} means and {std.numel()} stds for an image with "
-                 f"{C} channels")
-        work = torch.float64 if x.dtype == torch.float64 else torch.float32
-        mean = mean.to(x.device, work).reshape(1, -1, 1, 1)
-        std = std.to(x.device, work).reshape(1, -1, 1, 1)
-        return ((x.to(work) / bound - mean) / std).to(self.dtype).contiguous()
-
-
-def denormalize(x, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """Invert :class:`Normalize` for display: float ``(…, C, H, W)`` → uint8 (rounded, clamped).
-
-    Example:
-        >>> denormalize(out["image"]).permute(1, 2, 0).numpy()  # an (H, W, 3) uint8 picture
-    """
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(np.asarray(x))
-    if x.dim() < 3 or not x.dtype.is_floating_point:
-        fail(f"x must be a float (..., C, H, W) tensor, got shape {tuple(x.shape)} {x.dtype}")
-    m = _per_channel(mean, "mean").to(x.device, torch.float32).reshape(-1, 1, 1)
-    s = _per_channel(std, "std").to(x.device, torch.float32).reshape(-1, 1, 1)
-    return ((x.float() * s + m) * 255).round().clamp(0, 255).to(torch.uint8)
+    return tuple(t.tolist())

@@ -77,6 +77,7 @@ class Context:
     stage: int = 0
     colors: list = field(default_factory=list)
     normalize: Any = None
+    empty_size: tuple | None = None
 
     def __post_init__(self):
         self.matrix = G.eye(self.batch)
@@ -406,4 +407,11 @@ def run(root: Transform, targets, params, generator) -> dict:
                   channel_order=getattr(root, "channel_order", None) or "RGB")
     settings = pass_settings(root)
     params = root.step(ctx, params)
+    if B == 0:  # an empty batch keeps its shape: the output size of one probe sample
+        probe = Context(batch=1, sizes=torch.tensor([[h, w]], dtype=torch.int64),
+                        generator=torch.Generator().manual_seed(0),
+                        channel_order=ctx.channel_order)
+        root.step(probe, None)
+        ctx.sizes = probe.sizes[:0]
+        ctx.empty_size = tuple(int(v) for v in probe.sizes[0])
     return finish(root, ctx, targets, params, settings)

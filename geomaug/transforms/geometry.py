@@ -18,12 +18,10 @@ def eye(batch: int) -> torch.Tensor:
 
 
 def _affine(a, b, c, d, tx, ty) -> torch.Tensor:
-    """(B,) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
-    a = torch.as_tensor(a, dtype=_F64)
-    z, o = torch.zeros_like(a), torch.ones_like(a)
-    rows = [[a, b, tx], [c, d, ty], [z, z, o]]
-    return torch.stack([torch.stack([torch.as_tensor(v, dtype=_F64).expand_as(a) for v in r], -1)
-                        for r in rows], -2)
+    """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
+    vals = torch.broadcast_tensors(*[torch.as_tensor(v, dtype=_F64) for v in (a, b, tx, c, d, ty)])
+    z = torch.zeros_like(vals[0])
+    return torch.stack([*vals, z, z, z + 1], -1).reshape(*vals[0].shape, 3, 3)
 
 
 def translation(tx, ty) -> torch.Tensor:
@@ -107,6 +105,8 @@ def map_points(points, matrix):
 
     Returns the same type (torch/numpy) and float dtype as ``points``.
 
+    Convention: pixel (row i, col j) is at (x=j, y=i); ``matrix`` maps source to destination.
+
     Example:
         >>> map_points(torch.tensor([[0., 0.]]), hflip(torch.tensor(10.)))
         tensor([[9., 0.]])
@@ -123,7 +123,15 @@ def map_points(points, matrix):
 
 
 def map_boxes(boxes, matrix):
-    """Map xyxy ``(..., N, 4)`` boxes: the axis-aligned box of the four mapped corners."""
+    """Map xyxy ``(..., N, 4)`` boxes: the axis-aligned box of the four mapped corners.
+
+    Convention: box edges in pixel coordinates (a whole W×H image is (-0.5, -0.5, W-0.5, H-0.5));
+    ``matrix`` (3, 3)/(B, 3, 3) maps source to destination.
+
+    Example:
+        >>> map_boxes(torch.tensor([[1., 2., 4., 5.]]), hflip(torch.tensor(10.)))
+        tensor([[5., 2., 8., 5.]])
+    """
     b, is_torch = _as_tensor(boxes, "boxes")
     if b.shape[-1:] != (4,):
         fail(f"boxes must be (..., N, 4) xyxy, got shape {tuple(b.shape)}")
@@ -140,6 +148,8 @@ def inverse_points(points, matrix, flip_pairs=None):
     """Map points from the augmented frame back to the source: ``matrix⁻¹``, and where the matrix
     mirrors, the ``flip_pairs`` swap undone so index i is again the source's point i.
 
+    Convention: ``matrix`` is the forward (source → augmented) matrix a transform returned.
+
     Example:
         >>> out = t(image=img, keypoints=kp)
         >>> back = inverse_points(out["keypoints"], out["matrix"], flip_pairs)  # ≈ kp
@@ -155,7 +165,13 @@ def inverse_points(points, matrix, flip_pairs=None):
 
 
 def inverse_boxes(boxes, matrix):
-    """Map xyxy boxes from the augmented frame back to the source (box of the mapped corners)."""
+    """Map xyxy boxes from the augmented frame back to the source (box of the mapped corners).
+
+    Convention: ``matrix`` is the forward (source → augmented) matrix a transform returned.
+
+    Example:
+        >>> back = inverse_boxes(out["boxes"], out["matrix"])
+    """
     m, _ = _as_tensor(matrix, "matrix")
     return map_boxes(boxes, torch.linalg.inv(m.to(_F64)))
 

@@ -16,6 +16,11 @@ namespace geomaug {
 // Enums shared with Python (geomaug/_ops.py holds the name tables; a test checks they agree).
 enum Interp : int { kBilinear = 0, kNearest = 1 };
 
+// What a sample point outside the image's area [-0.5, W-0.5] x [-0.5, H-0.5] reads, per bilinear
+// tap (or nearest pixel), as OpenCV's border modes: the fill value, the clamped index
+// (BORDER_REPLICATE) or the mirrored index without repeating the edge (BORDER_REFLECT_101).
+enum Border : int { kConstant = 0, kReplicate = 1, kReflect = 2 };
+
 // Alignment models: rotation + translation, plus uniform scale, or a general linear map.
 enum AlignMode : int { kRigid = 0, kSimilarity = 1, kAffine = 2 };
 
@@ -36,6 +41,18 @@ GA_HD float round_even(float v) {
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
   if (!(std::fabs(v) < 4194304.0f)) return v;
   volatile float shifted = v + kMagic;  // volatile: keep the compiler from folding the pair
+  return shifted - kMagic;
+#endif
+}
+
+// Round half to even in double precision (nearest sampling of float64 images).
+GA_HD double round_even(double v) {
+#if defined(__CUDA_ARCH__)
+  return rint(v);
+#else
+  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
+  if (!(std::fabs(v) < 2251799813685248.0)) return v;
+  volatile double shifted = v + kMagic;
   return shifted - kMagic;
 #endif
 }

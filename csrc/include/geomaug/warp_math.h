@@ -1,22 +1,38 @@
-// Per-pixel math of the warp op, shared by the CPU and the CUDA kernel.
+// Per-pixel math of the warp op, shared by the CPU and the CUDA kernel (and mirrored exactly by the
+// PyTorch path, geomaug.warping.warp_reference).
 //
-// Convention (docs/conventions.md): pixel (row i, col j) has its centre at (x=j, y=i); the forward matrix
-// maps source to destination, and destination pixel p samples the source at M^-1 p.  Bilinear taps
-// that fall outside the source take the fill value (so edges blend towards it, as cv2's
-// BORDER_CONSTANT and grid_sample's zero padding do); nearest picks round-half-even(M^-1 p).
+// Convention (docs/conventions.md): pixel (row i, col j) has its centre at (x=j, y=i); an image of
+// width W covers [-0.5, W-0.5]; the forward matrix maps source to destination, and destination
+// pixel p samples the source at q = M^-1 p.
+// Border rule: q inside the closed area [-0.5, W-0.5] x [-0.5, H-0.5] is image content — bilinear
+// taps clamp to the edge pixels (a resize equals cv2.resize), nearest rounds half to even and
+// clamps.  q outside the area takes the border mode per tap, as cv2.warpAffine does: constant (taps
+// outside the image read the fill value), replicate (clamped index) or reflect (BORDER_REFLECT_101).
+// q that is not finite, or behind the camera of a projective map, or from a singular matrix, is
+// the fill value in every mode.
 #pragma once
 #include "common.h"
 
 namespace geomaug {
 
-// Inverse of a 3x3 row-major matrix, in double.  Returns false when it is singular or not finite.
-GA_HD bool invert3x3(const double* m, double* inv) {
+// Inverse of a 3x3 row-major matrix, in double.  The matrix is scaled by its largest entry first,
+// so that huge or tiny (but well-conditioned) matrices do not overflow the determinant.  Returns
+// false when it is singular or not finite.
+GA_HD bool invert3x3(const double* m_in, double* inv) {
+  double scale = 0.0;
+  for (int i = 0; i < 9; ++i) {
+    const double a = m_in[i] < 0 ? -m_in[i] : m_in[i];
+    scale = a > scale ? a : scale;
+  }
+  if (!(scale > 0.0) || !is_finite(scale)) return false;
+  double m[9];
+  for (int i = 0; i < 9; ++i) m[i] = m_in[i] / scale;
   const double c00 = m[4] * m[8] - m[5] * m[7];
   const double c01 = m[5] * m[6] - m[3] * m[8];
   const double c02 = m[3] * m[7] - m[4] * m[6];
   const double det = m[0] * c00 + m[1] * c01 + m[2] * c02;
   if (!(det != 0.0) || !is_finite(det)) return false;
-  const double r = 1.0 / det;
+  const double r = 1.0 / (det * scale);  // inverse of (scale * m) = adj(m) / (det * scale)
   inv[0] = c00 * r;
   inv[1] = (m[2] * m[7] - m[1] * m[8]) * r;
   inv[2] = (m[1] * m[5] - m[2] * m[4]) * r;
@@ -50,62 +66,67 @@ GA_HD InverseMap<S> make_inverse_map(const double* forward) {
   return r;
 }
 
-// Source position of destination pixel centre (x, y).  Returns false when the point maps to
-// infinity or behind the camera (perspective), i.e. it samples nothing.
+// a * x + b rounded after the product and after the sum (no fused multiply-add), as the PyTorch
+// path computes it.  Host builds do not enable FMA contraction for these files' baseline code.
+template <typename S>
+GA_HD S mul_add(S a, S x, S b) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(S) == 4) return __fadd_rn(__fmul_rn(a, x), b);
+  else return __dadd_rn(__dmul_rn(a, x), b);
+#else
+  return a * x + b;
+#endif
+}
+
+// Source position of destination pixel centre (x, y): m0 x + (m1 y + m2) (the row part first, as
+// the row-wise CPU loop and the PyTorch path compute it).  Returns false when the point samples
+// nothing: singular matrix, behind the camera or at infinity (perspective), or not finite.
 template <typename S>
 GA_HD bool source_point(const InverseMap<S>& im, S x, S y, S& sx, S& sy) {
-  sx = im.m[0] * x + im.m[1] * y + im.m[2];
-  sy = im.m[3] * x + im.m[4] * y + im.m[5];
-  if (im.affine) return im.ok;
-  const S z = im.m[6] * x + im.m[7] * y + im.m[8];
-  if (!(z > S(0))) return false;
-  sx /= z;
-  sy /= z;
-  return im.ok;
-}
-
-// The four bilinear taps of a source point: element offsets within a channel plane and weights;
-// a tap outside the image has weight routed to the fill value.
-template <typename S>
-struct Taps {
-  int64_t off[4];
-  S w[4];
-  bool in[4];
-  bool any;  // at least one tap inside
-};
-
-template <typename S>
-GA_HD Taps<S> bilinear_taps(S sx, S sy, int64_t H, int64_t W, int64_t sh, int64_t sw) {
-  Taps<S> t;
-  t.any = false;
-  // Far outside (or NaN): no tap can be inside; avoids float -> int overflow below.
-  if (!(sx > S(-1) && sx < S(W) && sy > S(-1) && sy < S(H))) {
-    for (int i = 0; i < 4; ++i) { t.off[i] = 0; t.w[i] = S(0); t.in[i] = false; }
-    return t;
+  sx = mul_add(im.m[0], x, mul_add(im.m[1], y, im.m[2]));
+  sy = mul_add(im.m[3], x, mul_add(im.m[4], y, im.m[5]));
+  if (!im.affine) {
+    const S z = mul_add(im.m[6], x, mul_add(im.m[7], y, im.m[8]));
+    if (!(z > S(0))) return false;
+    sx /= z;
+    sy /= z;
   }
-  const int64_t x0 = floor_int(sx), y0 = floor_int(sy);
-  const S ax = sx - static_cast<S>(x0), ay = sy - static_cast<S>(y0);
-  const S wx[2] = {S(1) - ax, ax}, wy[2] = {S(1) - ay, ay};
-  for (int dy = 0; dy < 2; ++dy)
-    for (int dx = 0; dx < 2; ++dx) {
-      const int i = dy * 2 + dx;
-      const int64_t xx = x0 + dx, yy = y0 + dy;
-      t.in[i] = xx >= 0 && xx < W && yy >= 0 && yy < H;
-      t.off[i] = t.in[i] ? yy * sh + xx * sw : 0;
-      t.w[i] = wy[dy] * wx[dx];
-      t.any = t.any || t.in[i];
-    }
-  return t;
+  return im.ok && sx - sx == S(0) && sy - sy == S(0);
 }
 
-// Offset of the nearest source pixel, or -1 when it is outside.
+// Coordinates beyond this are clamped to it before they become indices (no int overflow; the
+// replicate/reflect index of such a point is meaningless anyway at float precision).
+constexpr double kFarCoordinate = 1073741824.0;  // 2^30
+
 template <typename S>
-GA_HD int64_t nearest_offset(S sx, S sy, int64_t H, int64_t W, int64_t sh, int64_t sw) {
-  if (!(sx > S(-1) && sx < S(W) && sy > S(-1) && sy < S(H))) return -1;
-  const int64_t x = static_cast<int64_t>(round_even(static_cast<float>(sx)));
-  const int64_t y = static_cast<int64_t>(round_even(static_cast<float>(sy)));
-  if (x < 0 || x >= W || y < 0 || y >= H) return -1;
-  return y * sh + x * sw;
+GA_HD S clamp_far(S v) {
+  const S f = static_cast<S>(kFarCoordinate);
+  return v < -f ? -f : (v > f ? f : v);
+}
+
+template <typename S>
+GA_HD bool inside_area(S sx, S sy, int64_t H, int64_t W) {
+  return sx >= S(-0.5) && sx <= static_cast<S>(W) - S(0.5) && sy >= S(-0.5) &&
+         sy <= static_cast<S>(H) - S(0.5);
+}
+
+GA_HD int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
+
+// BORDER_REFLECT_101: -1 -> 1, n -> n - 2, periodic beyond; n == 1 -> 0.
+GA_HD int64_t reflect101(int64_t i, int64_t n) {
+  if (n == 1) return 0;
+  const int64_t period = 2 * n - 2;
+  int64_t r = i % period;
+  if (r < 0) r += period;
+  return r < n ? r : period - r;
+}
+
+// Index of tap i (of n) for a point outside the area, or -1 for "reads the fill value".
+GA_HD int64_t border_index(int64_t i, int64_t n, int border) {
+  if (i >= 0 && i < n) return i;
+  if (border == kReplicate) return clamp_index(i, n);
+  if (border == kReflect) return reflect101(i, n);
+  return -1;
 }
 
 // Converting an interpolated value back to the element type: uint8 rounds half to even and
@@ -126,7 +147,7 @@ template <> struct Store<double> {
   template <typename S> GA_HD static double from(S v) { return static_cast<double>(v); }
 };
 
-// Interpolation precision per element type: float for uint8/float32, double for float64.
+// Coordinate and interpolation precision per element type: double for float64, else float.
 template <typename T> struct SampleType { using type = float; };
 template <> struct SampleType<double> { using type = double; };
 
@@ -137,57 +158,86 @@ struct WarpShape {
   int64_t d_b, d_c, d_h, d_w;  // destination strides
 };
 
-// One destination pixel (all channels) of sample b: the body both kernels run.  `s` is taken by
-// value so that compilers need not reload it after every (possibly aliasing) uint8 store.
+// The options of a warp call beyond shapes: interpolation, border mode, fill (C values, element type).
+template <typename T>
+struct WarpParams {
+  int interp;  // Interp
+  int border;  // Border
+  const T* fill;
+};
+
+// Bilinear weights of (ax, ay), summed in the order w0 p00 + w1 p01 + w2 p10 + w3 p11.
+template <typename S>
+struct BilinearWeights {
+  S w0, w1, w2, w3;
+  GA_HD BilinearWeights(S ax, S ay)
+      : w0((S(1) - ay) * (S(1) - ax)), w1((S(1) - ay) * ax), w2(ay * (S(1) - ax)), w3(ay * ax) {}
+};
+
+// One destination pixel (all channels) of sample b: the body both kernels run (the CPU kernel
+// runs it for the pixels its fast row loops do not cover).  `s` is taken by value so that
+// compilers need not reload it after every (possibly aliasing) uint8 store.
 template <typename T>
 GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const WarpShape s,
-                      const InverseMap<typename SampleType<T>::type>& im, int interp,
-                      const double* fill, int64_t b, int64_t oy, int64_t ox) {
+                      const InverseMap<typename SampleType<T>::type>& im, const WarpParams<T>& p,
+                      int64_t b, int64_t oy, int64_t ox) {
   using S = typename SampleType<T>::type;
   const T* plane = src + b * s.s_b;
   T* out = dst + b * s.d_b + oy * s.d_h + ox * s.d_w;
   S sx, sy;
-  const bool hit = source_point(im, static_cast<S>(ox), static_cast<S>(oy), sx, sy);
-  if (interp == kBilinear && hit && sx >= S(0) && sy >= S(0) && sx < S(s.W - 1) &&
-      sy < S(s.H - 1)) {
+  if (!source_point(im, static_cast<S>(ox), static_cast<S>(oy), sx, sy)) {
+    for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = p.fill[c];
+    return;
+  }
+  if (p.interp == kBilinear && sx >= S(0) && sy >= S(0) && sx < static_cast<S>(s.W - 1) &&
+      sy < static_cast<S>(s.H - 1)) {
     // All four taps inside (most pixels): the same arithmetic as below, without the checks.
     const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);  // >= 0: floor
-    const S ax = sx - static_cast<S>(x0), ay = sy - static_cast<S>(y0);
-    const S w0 = (S(1) - ay) * (S(1) - ax), w1 = (S(1) - ay) * ax, w2 = ay * (S(1) - ax), w3 = ay * ax;
+    const BilinearWeights<S> w(sx - static_cast<S>(x0), sy - static_cast<S>(y0));
     const T* p0 = plane + y0 * s.s_h + x0 * s.s_w;
     for (int64_t c = 0; c < s.C; ++c) {
-      const T* p = p0 + c * s.s_c;
-      S v = S(0);
-      v += w0 * static_cast<S>(p[0]);
-      v += w1 * static_cast<S>(p[s.s_w]);
-      v += w2 * static_cast<S>(p[s.s_h]);
-      v += w3 * static_cast<S>(p[s.s_h + s.s_w]);
+      const T* q = p0 + c * s.s_c;
+      S v = w.w0 * static_cast<S>(q[0]);
+      v += w.w1 * static_cast<S>(q[s.s_w]);
+      v += w.w2 * static_cast<S>(q[s.s_h]);
+      v += w.w3 * static_cast<S>(q[s.s_h + s.s_w]);
       out[c * s.d_c] = Store<T>::from(v);
     }
     return;
   }
-  if (interp == kNearest) {
-    const int64_t off = hit ? nearest_offset(sx, sy, s.H, s.W, s.s_h, s.s_w) : -1;
-    for (int64_t c = 0; c < s.C; ++c)
-      out[c * s.d_c] = off >= 0 ? plane[c * s.s_c + off] : Store<T>::from(fill[c]);
+  const bool inside = inside_area(sx, sy, s.H, s.W);
+  sx = clamp_far(sx);
+  sy = clamp_far(sy);
+  if (p.interp == kNearest) {
+    const int64_t rx = static_cast<int64_t>(round_even(sx));
+    const int64_t ry = static_cast<int64_t>(round_even(sy));
+    const int64_t x = inside ? clamp_index(rx, s.W) : border_index(rx, s.W, p.border);
+    const int64_t y = inside ? clamp_index(ry, s.H) : border_index(ry, s.H, p.border);
+    const bool hit = x >= 0 && y >= 0;
+    const T* q = plane + (hit ? y * s.s_h + x * s.s_w : 0);
+    for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = hit ? q[c * s.s_c] : p.fill[c];
     return;
   }
-  Taps<S> t;
-  if (hit) {
-    t = bilinear_taps(sx, sy, s.H, s.W, s.s_h, s.s_w);
-  } else {
-    t.any = false;
+  const int64_t x0 = floor_int(sx), y0 = floor_int(sy);
+  const BilinearWeights<S> w(sx - static_cast<S>(x0), sy - static_cast<S>(y0));
+  int64_t xs[2], ys[2];
+  for (int k = 0; k < 2; ++k) {
+    xs[k] = inside ? clamp_index(x0 + k, s.W) : border_index(x0 + k, s.W, p.border);
+    ys[k] = inside ? clamp_index(y0 + k, s.H) : border_index(y0 + k, s.H, p.border);
   }
-  if (!t.any) {
-    for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = Store<T>::from(fill[c]);
-    return;
-  }
+  const bool in00 = ys[0] >= 0 && xs[0] >= 0, in01 = ys[0] >= 0 && xs[1] >= 0;
+  const bool in10 = ys[1] >= 0 && xs[0] >= 0, in11 = ys[1] >= 0 && xs[1] >= 0;
+  const int64_t o00 = in00 ? ys[0] * s.s_h + xs[0] * s.s_w : 0;
+  const int64_t o01 = in01 ? ys[0] * s.s_h + xs[1] * s.s_w : 0;
+  const int64_t o10 = in10 ? ys[1] * s.s_h + xs[0] * s.s_w : 0;
+  const int64_t o11 = in11 ? ys[1] * s.s_h + xs[1] * s.s_w : 0;
   for (int64_t c = 0; c < s.C; ++c) {
-    const T* p = plane + c * s.s_c;
-    const S f = static_cast<S>(fill[c]);
-    S v = S(0);
-    GA_UNROLL
-    for (int i = 0; i < 4; ++i) v += t.w[i] * (t.in[i] ? static_cast<S>(p[t.off[i]]) : f);
+    const T* q = plane + c * s.s_c;
+    const S f = static_cast<S>(p.fill[c]);
+    S v = w.w0 * (in00 ? static_cast<S>(q[o00]) : f);
+    v += w.w1 * (in01 ? static_cast<S>(q[o01]) : f);
+    v += w.w2 * (in10 ? static_cast<S>(q[o10]) : f);
+    v += w.w3 * (in11 ? static_cast<S>(q[o11]) : f);
     out[c * s.d_c] = Store<T>::from(v);
   }
 }
