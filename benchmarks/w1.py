@@ -51,7 +51,7 @@ def check_output(library: str, label: str, out, batch: int | None) -> dict:
     desc.update(library=library, image_range=[lo, hi], ok=ok)
     parts = [f"{k} {d['type']} {tuple(d['shape'])} {d['dtype'].removeprefix('torch.')}"
              for k, d in desc.items() if k in want]
-    print(f"  [check {label}] {library:<22} " + ", ".join(parts)
+    print(f"  [check {label}] {library:<24} " + ", ".join(parts)
           + f", image in [{lo:.2f}, {hi:.2f}]  {'OK' if ok else 'NOT COMPARABLE'}", flush=True)
     return desc
 
