@@ -15,5 +15,5 @@ BORDERS = tuple(BORDER)
 
 def resample(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], interpolation: str,
              fill, border: str) -> torch.Tensor:
-    """Warp ``src`` ``(B, C, H, W)`` by forward ``matrices`` ``(B, 3, 3)`` to ``size`` ``(h, w)``."""
+    """Warp ``src`` ``(B, C, H, W)`` by forward ``matrices`` ``(B, 3, 3)`` to ``size`` (h, w)."""
     return warp(src, matrices, size, interpolation=interpolation, fill=fill, border=border)

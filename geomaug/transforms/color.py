@@ -36,7 +36,8 @@ def _factor_range(value, name, center, lower=0.0, upper=math.inf):
         try:
             lo, hi = (float(v) for v in value)
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number or a (min, max) pair, got {value!r}") from None
+            raise TypeError(f"{name} must be a number or a (min, max) pair, "
+                            f"got {value!r}") from None
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
             fail(f"{name} must be (min, max) with min ≤ max, got {value!r}")
     if lo < lower or hi > upper:
@@ -106,7 +107,8 @@ class ColorJitter(ColorTransform):
         """Apply to ``x`` (n, C, H, W) float with this op's params for those n samples."""
         F.check_channels(x, "ColorJitter")
         n = x.shape[0]
-        on = params["apply"].to(torch.bool) if "apply" in params else torch.ones(n, dtype=torch.bool)
+        on = (params["apply"].to(torch.bool) if "apply" in params
+              else torch.ones(n, dtype=torch.bool))
         used = None
         perm = params["order"].to(torch.int64)
         if bool(on.all()) and bool((perm == perm[:1]).all()):  # one order for all (e.g. B = 1)
@@ -190,13 +192,17 @@ class Normalize(Transform):
     def normalize(self, x: torch.Tensor, bound: float, order: str = "RGB") -> torch.Tensor:
         c = x.shape[1]
         work = torch.float64 if x.dtype == torch.float64 else torch.float32
-        mean = _color._mean_std(list(self.mean) * (c if len(self.mean) == 1 else 1), c, "mean", order)
-        std = _color._mean_std(list(self.std) * (c if len(self.std) == 1 else 1), c, "std", order)
+        mean = _color._mean_std(_spread(self.mean, c), c, "mean", order)
+        std = _color._mean_std(_spread(self.std, c), c, "std", order)
         inv = 1.0 / std
         scale = (inv / bound).to(x.device, work).view(1, c, 1, 1)
         bias = (-mean * inv).to(x.device, work).view(1, c, 1, 1)
         out = torch.addcmul(bias, x.to(work), scale)  # (x/bound − mean)/std in one pass
         return out.to(self.dtype).contiguous()
+
+
+def _spread(values, c):
+    return list(values) * (c if len(values) == 1 else 1)
 
 
 def _values(v, name):

@@ -185,7 +185,8 @@ class Transform:
                 ``(H, W)``, or a PIL image; uint8 (0..255) or float (0..1).
             mask: ``(H, W)``, ``(B, H, W)``, ``(B, 1, H, W)`` (numpy ``(H, W)``/``(H, W, 1)``, PIL),
                 any integer dtype (kept).
-            keypoints: ``(K, 2)``/``(B, K, 2)`` (x, y) floats.  boxes: xyxy ``(N, 4)``/``(B, N, 4)``.
+            keypoints: ``(K, 2)``/``(B, K, 2)`` (x, y) floats.
+            boxes: xyxy ``(N, 4)``/``(B, N, 4)``.
             params: the ``out["params"]`` of an earlier call: replays it exactly.
             generator / seed: where the parameters are drawn from (default: torch's global RNG).
             size: ``(H, W)`` of the image, needed only when neither image nor mask is given.
