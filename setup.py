@@ -151,7 +151,8 @@ def extension_setup() -> dict:
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
-    sources = ["csrc/bindings/ops.cpp", "csrc/cpu/warp_cpu.cpp", "csrc/cpu/align_cpu.cpp"]
+    sources = ["csrc/bindings/ops.cpp", "csrc/cpu/warp_cpu.cpp", "csrc/cpu/warp_cpu_simd.cpp",
+               "csrc/cpu/align_cpu.cpp"]
     # Recent torch headers need C++20 (the kernels are C++17).  -fopenmp turns at::parallel_for
     # into torch's own OpenMP pool (the libgomp torch loads), so torch.set_num_threads applies.
     cxx = ["-O3", "-std=c++20", "-fopenmp"]

@@ -20,6 +20,10 @@ template <typename T>
 void warp_cpu(const T* src, T* dst, const WarpShape& shape, const double* matrices,
               const WarpParams<T>& params, const ParallelFor& parallel_for);
 
+// The CPU warp's instruction-set variants this machine runs, e.g. "baseline,avx2,avx512"; the
+// environment variable GEOMAUG_CPU_ISA=baseline|avx2|avx512 (read per call) forces one of them.
+const char* warp_cpu_isas();
+
 // Alignment of B sets of N D-dimensional points (contiguous (B, N, D)); weights (B, N) or null.
 struct AlignShape {
   int64_t B, N;

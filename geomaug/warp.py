@@ -151,6 +151,8 @@ def warp_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, i
                                          (xt[0], xt[1], xt[0], xt[1])):
             term = w * torch.where((yv & xv).unsqueeze(1), gather(yi, xi), f)
             out = term if out is None else out + term
+        any_tap = ((yt[0][1] | yt[1][1]) & (xt[0][1] | xt[1][1])).unsqueeze(1)
+        out = torch.where(any_tap, out, f)  # no tap in the image: exactly the fill value
     else:
         xi, xv = _tap(sx.round().long(), W, inside, border)
         yi, yv = _tap(sy.round().long(), H, inside, border)
@@ -285,7 +287,9 @@ def _from_numpy(array: np.ndarray):
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             t = torch.from_numpy(array)
     hwc = t if array.ndim == 3 else t[..., None]
-    src = hwc.permute(2, 0, 1)[None]
+    # (1, H, W, C) first: a batch stride of H*W*C keeps the view recognisably channels-last, so the
+    # output is interleaved too (and comes back as a contiguous HWC array).
+    src = hwc[None].permute(0, 3, 1, 2)
 
     def restore(out: torch.Tensor) -> np.ndarray:
         hwc_out = out[0].permute(1, 2, 0).cpu().numpy()

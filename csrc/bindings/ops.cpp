@@ -88,6 +88,8 @@ TORCH_LIBRARY_IMPL(geomaug, CPU, m) {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "geomaug's compiled kernels; the ops are registered as torch.ops.geomaug.*";
   m.def("build_info", &geomaug::build_info, "How this extension was built.");
+  m.def("warp_cpu_isas", &geomaug::warp_cpu_isas,
+        "The CPU warp's instruction-set variants on this machine (GEOMAUG_CPU_ISA picks one).");
   m.def("cuda_probe", &geomaug::cuda_probe_py, py::arg("device"),
         "Launch a probe kernel on a CUDA device: (error code, message, binaryVersion, ptxVersion).");
 }
