@@ -12,6 +12,7 @@ Kernels: ``csrc/cpu/warp_cpu.cpp`` and ``csrc/cuda/warp_cuda.cu`` (per-pixel mat
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import warnings
@@ -87,9 +88,14 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
     differentiable = torch.is_grad_enabled() and (
         src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
     if not differentiable and _backend.use_extension("warp", src.device):
-        mats = as_matrices(matrix, B, src.device)
-        out = torch.ops.geomaug.warp(src, mats, out_h, out_w, INTERPOLATIONS[interpolation], fills,
-                                     BORDERS[border])
+        if (B == 1 and isinstance(matrix, np.ndarray) and matrix.shape == (3, 3)
+                and matrix.dtype.kind in "fiu" and src.device.type == "cpu"):
+            # The DataLoader case: one numpy matrix, one image; skip the general conversion.
+            mats = torch.from_numpy(np.array(matrix, dtype=np.float64).reshape(1, 3, 3))
+        else:
+            mats = as_matrices(matrix, B, src.device)
+        out = torch.ops.geomaug.warp.default(src, mats, out_h, out_w, INTERPOLATIONS[interpolation],
+                                             fills, BORDERS[border])
     else:
         mats = as_matrices(matrix, B, src.device, keep_grad=differentiable)
         out = warp_reference(src, mats, (out_h, out_w), interpolation, fills, border)
@@ -240,6 +246,8 @@ def _fill(fill, channels: int, dtype: torch.dtype, device) -> torch.Tensor:
             fill = round(fill) if isinstance(fill, float) else fill
             if not limits[0] <= fill <= limits[1]:
                 fail(f"fill must be within {name}'s range [{limits[0]}, {limits[1]}], got {fill}")
+        if torch.device(device).type == "cpu" and not torch.compiler.is_compiling():
+            return _cpu_fill(fill, type(fill), channels, dtype)
         # Made on the device: no host-to-device copy (which would wait for the GPU) per call.
         return torch.full((channels,), fill, dtype=dtype, device=device)
     t = torch.as_tensor(fill).flatten()
@@ -260,6 +268,13 @@ def _fill(fill, channels: int, dtype: torch.dtype, device) -> torch.Tensor:
     return t.to(device=device, dtype=dtype).contiguous()
 
 
+@functools.lru_cache(maxsize=64)
+def _cpu_fill(fill, kind: type, channels: int, dtype: torch.dtype) -> torch.Tensor:
+    """Scalar fills on the CPU, made once (the op only reads them): saves a tensor per call.
+    ``kind`` keeps 1 and 1.0 apart in the cache."""
+    return torch.full((channels,), fill, dtype=dtype)
+
+
 def _fill_as(fill: torch.Tensor | None, channels: int, like: torch.Tensor) -> torch.Tensor:
     """The reference's fill in ``like``'s dtype, converted as the op converts a float64 fill."""
     if fill is None:
@@ -274,11 +289,14 @@ def _fill_as(fill: torch.Tensor | None, channels: int, like: torch.Tensor) -> to
 
 
 def _from_numpy(array: np.ndarray):
-    """(H, W) / (H, W, C) numpy → a (1, C, H, W) strided view (no copy), and the way back."""
+    """(H, W) / (H, W, C) numpy → a (1, C, H, W) strided view (no copy), and the way back.
+    Reshapes happen on the numpy side (cheaper per call than torch views)."""
     if array.ndim not in (2, 3):
         fail(f"a numpy image must be (H, W) or (H, W, C), got shape {array.shape}")
     if any(s < 0 for s in array.strides):
         array = np.ascontiguousarray(array)  # torch has no negative strides
+    # (1, C, H, W) with a batch stride of H*W*C: recognisably channels-last, so the output is
+    # interleaved too (and comes back as a contiguous HWC array).
     if array.flags.writeable:
         t = torch.from_numpy(array)
     else:
@@ -286,13 +304,12 @@ def _from_numpy(array: np.ndarray):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             t = torch.from_numpy(array)
-    hwc = t if array.ndim == 3 else t[..., None]
-    # (1, H, W, C) first: a batch stride of H*W*C keeps the view recognisably channels-last, so the
-    # output is interleaved too (and comes back as a contiguous HWC array).
-    src = hwc[None].permute(0, 3, 1, 2)
+    # (numpy's new axes get stride 0, torch's the full extent: add them on the torch side)
+    src = (t[None] if array.ndim == 3 else t[None, :, :, None]).permute(0, 3, 1, 2)
 
     def restore(out: torch.Tensor) -> np.ndarray:
-        hwc_out = out[0].permute(1, 2, 0).cpu().numpy()
+        nchw = out.numpy() if out.device.type == "cpu" else out.cpu().numpy()
+        hwc_out = nchw[0].transpose(1, 2, 0)
         return hwc_out if array.ndim == 3 else hwc_out[..., 0]
 
     return src, False, restore
