@@ -1,4 +1,4 @@
-"""W2: B sets of N=68 corresponding points, D = 2 and 3, similarity (DESIGN.md §4)."""
+"""W2: B sets of N=68 corresponding points, D = 2 and 3, similarity."""
 from __future__ import annotations
 
 import math

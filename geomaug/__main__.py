@@ -13,6 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     demo_p = sub.add_parser("demo", help="align a face photo to the ArcFace template and crop it")
     demo_p.add_argument("--out", default="geomaug-demo.png", help="where to write the PNG")
     args = parser.parse_args(argv)
+    from ._backend import BackendSettingError, mode
+    try:
+        mode()
+    except BackendSettingError as exc:  # a setting, not a bug: one line, no traceback
+        print(f"python -m geomaug: {exc}", file=sys.stderr)
+        return 2
     if args.command == "info":
         from .info import main as info_main
         return info_main(as_json=args.json)

@@ -2,6 +2,8 @@
 what came."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
@@ -14,8 +16,25 @@ def fail(message: str):
     raise InputError(message)
 
 
-def shape_of(x) -> tuple:
-    return tuple(getattr(x, "shape", ()))
+MAX_SIDE = 2**30 - 1  # the kernels' limit on an output side (csrc/bindings/warp.cpp)
+
+
+def as_size(size, name: str = "size", *, allow_int: bool = False, allow_zero: bool = True
+            ) -> tuple[int, int]:
+    """``(height, width)`` of whole numbers (an int for both when ``allow_int``); floats such as
+    ``10.7`` are an error rather than truncated."""
+    if allow_int and not isinstance(size, (tuple, list)) and hasattr(size, "__index__"):
+        size = (size, size)
+    try:
+        h, w = size
+        h, w = operator.index(h), operator.index(w)
+    except (TypeError, ValueError):
+        fail(f"{name} must be {'an int or ' if allow_int else ''}(height, width) of integers, "
+             f"got {size!r}")
+    low = 0 if allow_zero else 1
+    if not (low <= h <= MAX_SIDE and low <= w <= MAX_SIDE):
+        fail(f"{name} must be between {low} and {MAX_SIDE} on each side, got {(h, w)}")
+    return h, w
 
 
 def as_matrices(matrix, batch: int, device, keep_grad: bool = False) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Face landmark templates, alignment to them, and batched aligned crops.
 
-Templates are in output pixel coordinates (pixel centres at integers, DESIGN.md §2), like the
-``cv2.warpAffine`` recipes they come from:
+Templates are in output pixel coordinates (pixel centres at integers, docs/conventions.md), like
+the ``cv2.warpAffine`` recipes they come from:
 
 * ``"arcface"``: the 5-point ArcFace/insightface template for 112×112 crops (left eye, right eye,
-  nose tip, left and right mouth corners; "left" = smaller x in the image).
+  nose tip, left and right mouth corners; "left" = smaller x in the image), sized for other crops
+  by insightface's rule (``face_align.estimate_norm``; see :func:`template`).
 * ``"dlib68"``: the 68-point dlib/iBUG layout, OpenFace's mean face (``align_dlib.py``) min-max
   normalised to the crop as OpenFace does (``size * MINMAX_TEMPLATE``).
 """
@@ -14,9 +15,9 @@ from typing import Sequence
 
 import torch
 
-from . import align as _align
-from ._checks import fail
-from .warp import warp
+from . import alignment as _align
+from ._checks import as_size, fail
+from .warping import warp
 
 ARCFACE_112 = (
     (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655),
@@ -63,34 +64,39 @@ _OPENFACE_68 = (
 TEMPLATES = ("arcface", "dlib68")
 
 
-def _size(size) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        fail(f"size must be an int or (height, width), got {size!r}")
-    if h <= 0 or w <= 0:
-        fail(f"size must be positive, got {(h, w)}")
-    return h, w
+def _arcface_axis(n: int) -> tuple[float, float]:
+    """(ratio, shift) of the 112 ArcFace template along an axis of n pixels (insightface's rule)."""
+    if n % 112 == 0:
+        return n / 112, 0.0
+    if n % 128 == 0:
+        return n / 128, 8.0 * n / 128
+    return n / 112, 0.0
 
 
 def template(name: str = "arcface", size: int | Sequence[int] = 112, *, scale: float = 1.0,
              dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
-    """``(K, 2)`` template points for an output crop of ``size`` (int or ``(height, width)``).
+    """``(K, 2)`` template points ``(x, y)`` for an output crop of ``size`` (int or ``(height, width)``).
 
-    ``scale`` zooms the template about the crop centre: below 1 leaves more margin around the face.
+    ``"arcface"`` follows insightface (``face_align.estimate_norm``): a side that is a multiple of
+    112 scales the 112 template by side/112; otherwise a multiple of 128 scales it by side/128 and,
+    along x, shifts it by 8·side/128 (128 → the 112 template + 8 px in x, 256 → ×2 + 16 px); any
+    other side scales by side/112 (insightface rejects such sizes).  Height and width follow the
+    rule separately (the shift only along x, as insightface).  ``"dlib68"`` spans the whole crop.
+    ``scale`` then zooms the template about the crop centre: below 1 leaves more margin.
+
+    Convention: output pixel coordinates, pixel centres at integers (docs/conventions.md).
 
     Example:
-        >>> template("arcface", 224).shape
-        torch.Size([5, 2])
+        >>> template("arcface", 128)[0]         # the 112 template shifted by 8 px in x
+        tensor([46.2946, 51.6963])
     """
-    h, w = _size(size)
+    h, w = as_size(size, allow_int=True, allow_zero=False)
     if not scale > 0:
         fail(f"scale must be positive, got {scale}")
     if name == "arcface":
-        pts = torch.tensor(ARCFACE_112, dtype=torch.float64) * torch.tensor([w / 112, h / 112],
-                                                                            dtype=torch.float64)
+        (rx, sx), (ry, _) = _arcface_axis(w), _arcface_axis(h)
+        pts = (torch.tensor(ARCFACE_112, dtype=torch.float64) * torch.tensor([rx, ry], dtype=torch.float64)
+               + torch.tensor([sx, 0.0], dtype=torch.float64))
     elif name == "dlib68":
         raw = torch.tensor(_OPENFACE_68, dtype=torch.float64)
         lo, hi = raw.amin(0), raw.amax(0)
@@ -107,7 +113,10 @@ def align_to_template(landmarks: torch.Tensor, template_name: str = "arcface",
                       model: str = "similarity", weights=None) -> _align.Alignment:
     """Transform taking each ``(..., K, 2)`` landmark set onto the template for a ``size`` crop.
 
-    ``.matrix`` is the forward image → crop matrix that :func:`aligned_crop` warps with.
+    ``.matrix`` is the forward image → crop matrix that :func:`aligned_crop` warps with.  The
+    template for ``size`` follows :func:`template` (insightface's sizing rule for ``"arcface"``).
+
+    Convention: pixel coordinates, pixel centres at integers; matrix maps image → crop.
 
     Example:
         >>> lm = template("arcface") * 2 + 10           # a face twice the template size
@@ -132,12 +141,17 @@ def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface"
                  interpolation: str = "bilinear"):
     """Crop every face of a batch onto the template in one warp launch.
 
+    ``size`` sizes the template as :func:`template` does: for ``"arcface"`` insightface's rule, so
+    ``size=128`` or ``256`` gives insightface's ``norm_crop`` at that size.
+
+    Convention: pixel coordinates, pixel centres at integers; ``alignment.matrix`` maps image → crop.
+
     Args:
         images: ``(B, C, H, W)`` (or ``(C, H, W)``) uint8/float tensor, any memory format.
         landmarks: ``(B, K, 2)`` (or ``(K, 2)``) landmarks in image pixel coordinates.
 
     Returns:
-        ``(crops, alignment)``: crops ``(B, C, h, w)`` and the :class:`~geomaug.align.Alignment`
+        ``(crops, alignment)``: crops ``(B, C, h, w)`` and the :class:`~geomaug.alignment.Alignment`
         whose ``.matrix`` maps image pixels to crop pixels (its ``valid`` flags degenerate faces,
         whose crop is then the identity warp).
 
@@ -156,7 +170,7 @@ def aligned_crop(images, landmarks: torch.Tensor, template_name: str = "arcface"
             or landmarks.dim() != len(batch) + 2:
         fail(f"landmarks must be {'(B, K, 2) with B = ' + str(batch[0]) if batch else '(K, 2)'} "
              f"for images of shape {tuple(images.shape)}, got {tuple(getattr(landmarks, 'shape', ()))}")
-    h, w = _size(size)
+    h, w = as_size(size, allow_int=True, allow_zero=False)
     a = align_to_template(landmarks.to(images.device), template_name, (h, w), scale=scale,
                           model=model)
     crops = warp(images, a.matrix, (h, w), interpolation=interpolation, fill=fill)

@@ -8,7 +8,7 @@ import subprocess
 
 import torch
 
-from . import _arch, _backend
+from . import _arch, _backend, _ops
 
 
 def _nvcc_now() -> str | None:
@@ -68,7 +68,7 @@ def collect() -> dict:
                 gpu["probe_ptx_version"] = ptx
             info["gpus"].append(gpu)
             devices.append(torch.device("cuda", i))
-    for op in _backend.OPS:
+    for op in _ops.KERNELS:
         info["ops"][op] = {str(d): _backend.backend_name(op, d) for d in devices}
     return info
 

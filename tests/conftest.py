@@ -33,12 +33,21 @@ def pytest_report_header(config):
             f"CUDA GPU: {torch.cuda.get_device_name(0) if HAS_CUDA else 'none'}")
 
 
+@pytest.fixture(autouse=True)
+def seed():
+    """Every test runs seeded: a fresh seed per test and run for torch, numpy and random (printed,
+    so a failure shows it; rerun one with GEOMAUG_TEST_SEED=<seed>)."""
+    value = int(os.environ.get("GEOMAUG_TEST_SEED") or random.SystemRandom().randrange(2**31))
+    print(f"seed={value}")
+    torch.manual_seed(value)
+    np.random.seed(value % 2**32)
+    random.seed(value)
+    return value
+
+
 @pytest.fixture
-def rng(request):
-    """A fresh seed per test and run (printed on failure), never a fixed input."""
-    seed = random.SystemRandom().randrange(2**31)
-    print(f"seed={seed}")
-    torch.manual_seed(seed)
+def rng(seed):
+    """A numpy Generator from the test's seed: random inputs, never fixed ones."""
     return np.random.default_rng(seed)
 
 

@@ -105,3 +105,37 @@ def test_failed_probe_falls_back(fresh_backend):
     _simulate_cuda_build(fresh_backend, "9.0", (9, 0), probe=(209, "no kernel image is available"))
     with pytest.warns(geomaug.GeomaugWarning, match="probe kernel failed"):
         assert _backend.use_extension("warp", torch.device("cuda", 0)) is False
+
+
+def _run_with_backend(value: str, *args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, GEOMAUG_BACKEND=value,
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_bogus_backend_setting_is_one_line_and_status_2_for_the_cli():
+    r = _run_with_backend("bogus", "-m", "geomaug", "info")
+    assert r.returncode == 2, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "GEOMAUG_BACKEND" in lines[0] and "auto, ext, torch" in lines[0] and "'bogus'" in lines[0]
+
+
+def test_bogus_backend_setting_is_a_clear_error_for_an_op():
+    code = ("import torch, geomaug\n"
+            "try:\n"
+            "    geomaug.estimate(torch.rand(2, 5, 2), torch.rand(2, 5, 2))\n"
+            "except _backend_error as exc:\n"
+            "    print('ERR', type(exc).__name__, exc)\n")
+    code = code.replace("_backend_error", "geomaug._backend.BackendSettingError")
+    r = _run_with_backend("bogus", "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert "ERR BackendSettingError environment variable GEOMAUG_BACKEND must be one of auto, ext, " \
+           "torch (or unset), got 'bogus'" in r.stdout, r.stdout

@@ -25,6 +25,44 @@ def test_arcface_template_values_and_scaling():
     torch.testing.assert_close(zoomed, (t - 55.5) * 0.5 + 55.5)
 
 
+def insightface_norm_crop(photo: np.ndarray, landmarks: np.ndarray, size: int):
+    """insightface's ``face_align.norm_crop`` written out: its template sizing rule, then scikit-image
+    Umeyama and ``cv2.warpAffine``."""
+    if size % 112 == 0:
+        ratio, diff_x = size / 112.0, 0.0
+    else:
+        assert size % 128 == 0
+        ratio, diff_x = size / 128.0, 8.0 * size / 128.0
+    dst = np.array(geomaug.faces.ARCFACE_112, dtype=np.float32) * ratio
+    dst[:, 0] += diff_x
+    tform = SimilarityTransform.from_estimate(landmarks, dst)
+    return tform.params, cv2.warpAffine(photo, tform.params[:2], (size, size), borderValue=0.0)
+
+
+@pytest.mark.parametrize("size", [112, 128, 224, 256])
+def test_arcface_sizes_follow_insightface(rng, size):
+    photo = demo.load_photo()
+    lm = np.asarray(demo.LANDMARKS, dtype=np.float64) + rng.normal(0, 3, (5, 2))
+    matrix, expected = insightface_norm_crop(photo, lm, size)
+    image = torch.from_numpy(photo).permute(2, 0, 1)
+    crop, a = geomaug.aligned_crop(image, torch.from_numpy(lm), "arcface", size)
+    np.testing.assert_allclose(a.matrix.numpy(), matrix, atol=1e-6 * size, rtol=1e-6)
+    inside = interior_mask(a.matrix.numpy(), photo.shape[:2], size)
+    diff = np.abs(crop.permute(1, 2, 0).numpy().astype(int) - expected.astype(int))
+    assert inside.mean() > 0.9 and diff[inside].max() <= 1, diff[inside].max()
+
+
+def test_arcface_template_sizing_rule():
+    t = geomaug.template("arcface", dtype=torch.float64)
+    shift = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(geomaug.template("arcface", 128, dtype=torch.float64), t + 8 * shift)
+    torch.testing.assert_close(geomaug.template("arcface", 256, dtype=torch.float64), 2 * t + 16 * shift)
+    torch.testing.assert_close(geomaug.template("arcface", 448, dtype=torch.float64), 4 * t)  # 112 first
+    torch.testing.assert_close(geomaug.template("arcface", 100, dtype=torch.float64), t * 100 / 112)
+    hw = geomaug.template("arcface", (112, 128), dtype=torch.float64)  # per axis; shift only in x
+    torch.testing.assert_close(hw, t + 8 * shift)
+
+
 def test_dlib68_template_fills_the_crop():
     t = geomaug.template("dlib68", (100, 80))
     assert t.shape == (68, 2)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import geomaug
-from geomaug.warp import warp_reference
+from geomaug.warping import warp_reference
 
 CV2_BORDER = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE,
               "reflect": cv2.BORDER_REFLECT_101}

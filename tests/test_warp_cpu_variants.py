@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from geomaug import _backend
-from geomaug.warp import BORDERS, warp_reference
+from geomaug._ops import BORDER as BORDERS
+from geomaug.warping import warp_reference
 from conftest import EXT_LOADED, needs_ext
-from test_warp import random_affine, random_image
+from helpers import random_affine, random_image
 
 ISAS = _backend.extension().module.warp_cpu_isas().split(",") if EXT_LOADED else ["baseline"]
 pytestmark = needs_ext

@@ -1,8 +1,8 @@
 // CPU alignment kernel: sets in parallel; per set one pass over the points (moments in double)
-// and the solve of align_math.h.
+// and the solve of align_math.h, plus a second pass for the rmse of near-exact fits.
 #include <type_traits>
 
-#include "../kernels.h"
+#include "geomaug/align.h"
 
 namespace geomaug {
 namespace {
@@ -133,8 +133,10 @@ void align_range(const T* src, const T* dst, const T* weights, const AlignShape&
     }
     moments_finish<D, kSquared, kFullXX>(m);
     // The 3D SVD in the input precision, as the CUDA kernel does (same math, tested here).
-    const AlignResult<D> r =
+    AlignResult<D> r =
         solve_alignment<D, T, kFullXX>(m, rx, ry, s.mode, s.allow_reflection, eps_in);
+    if (r.valid && r.recheck)  // near-exact fit: the points are still in cache, sum directly
+      r.rmse = rmse_from_rss(direct_rss<D, kSquared, T>(r, x, y, w, rx, ry, 0, s.N, 1), r.mw);
     store_result<D, T>(r, b, out);
   }
 }

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../kernels.h"
+#include "geomaug/warp.h"
 #include "warp_cpu_rows.h"
 
 namespace geomaug {

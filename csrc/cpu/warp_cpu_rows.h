@@ -1,7 +1,7 @@
 // The CPU warp kernel's row loops: the interior span of one destination row, per element type,
 // layout and instruction set (warp_cpu_simd.cpp); warp_cpu.cpp splits rows and runs the rest.
 #pragma once
-#include "../kernels.h"
+#include "geomaug/warp.h"
 
 namespace geomaug {
 

@@ -4,9 +4,10 @@
 // its points coalesced (lane i takes points i, i+kGroup, ...), accumulate moments in double and
 // sum them with warp shuffles; each group's leader parks its set's moments in shared memory.
 // Solve phase: every thread solves one set (the 3D SVD runs on all lanes, not one per group).
+// Second pass, only in blocks with near-exact fits: those sets' residuals summed point by point.
 #include <cuda_runtime.h>
 
-#include "../kernels.h"
+#include "geomaug/align.h"
 
 namespace geomaug {
 namespace {
@@ -58,6 +59,8 @@ __global__ void __launch_bounds__(kThreads, 4)
   constexpr int K = MomentLayout<D, kFullXX>::size;
   constexpr int kRow = K + 2 * D;  // moments, then the reference points
   __shared__ double parked[kThreads][kRow];
+  __shared__ bool flagged[kThreads];  // set needs the rmse second pass
+  static_assert(D * D + D + 2 <= K, "a parked row holds the fit for the second pass");
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / kGroup, member = lane % kGroup;
@@ -138,17 +141,60 @@ __global__ void __launch_bounds__(kThreads, 4)
   __syncthreads();
 
   const int64_t b = first + threadIdx.x;
-  if (b >= s.B) return;
-  double m[K];
+  bool recheck = false;
+  if (b < s.B) {
+    double m[K];
 #pragma unroll
-  for (int k = 0; k < K; ++k) m[k] = parked[threadIdx.x][k];
-  moments_finish<D, kSquared, kFullXX>(m);
-  // The 3D SVD in the input precision: float32's is as accurate as float32 data, and much
-  // cheaper than double on GPUs.
-  const AlignResult<D> r = solve_alignment<D, T, kFullXX>(m, &parked[threadIdx.x][K],
-                                                 &parked[threadIdx.x][K + D], s.mode,
-                                                 s.allow_reflection, Epsilon<T>::value);
-  store_result<D, T>(r, b, out);
+    for (int k = 0; k < K; ++k) m[k] = parked[threadIdx.x][k];
+    moments_finish<D, kSquared, kFullXX>(m);
+    // The 3D SVD in the input precision: float32's is as accurate as float32 data, and much
+    // cheaper than double on GPUs.
+    const AlignResult<D> r = solve_alignment<D, T, kFullXX>(m, &parked[threadIdx.x][K],
+                                                   &parked[threadIdx.x][K + D], s.mode,
+                                                   s.allow_reflection, Epsilon<T>::value);
+    store_result<D, T>(r, b, out);
+    recheck = r.valid && r.recheck;
+    if (recheck) {  // park the fit (over this thread's own moments) for the second pass
+#pragma unroll
+      for (int i = 0; i < D; ++i) {
+#pragma unroll
+        for (int j = 0; j < D; ++j) parked[threadIdx.x][i * D + j] = r.R[i][j];
+        parked[threadIdx.x][D * D + i] = r.off[i];
+      }
+      parked[threadIdx.x][D * D + D] = r.s;
+      parked[threadIdx.x][D * D + D + 1] = r.mw;
+    }
+  }
+  flagged[threadIdx.x] = recheck;
+  // Near-exact fits (all of them for double input): their rmse from the residuals summed point by
+  // point, read again in the reduction phase's layout.  Blocks without any skip it, so float data
+  // with a real residual is read once.
+  if (!__syncthreads_or(recheck)) return;
+  for (int round = 0; round < 32 / kSetsPerRound; ++round) {
+    const int local = warp * 32 + round * kSetsPerRound + group;
+    const int64_t bb = first + local;
+    const bool mine = bb < s.B && flagged[local];
+    AlignResult<D> r;
+    double rss = 0.0;
+    if (mine) {
+#pragma unroll
+      for (int i = 0; i < D; ++i) {
+#pragma unroll
+        for (int j = 0; j < D; ++j) r.R[i][j] = parked[local][i * D + j];
+        r.off[i] = parked[local][D * D + i];
+      }
+      r.s = parked[local][D * D + D];
+      rss = direct_rss<D, kSquared, T>(r, src + bb * s.N * D, dst + bb * s.N * D,
+                                       kWeighted ? weights + bb * s.N : nullptr,
+                                       &parked[local][K], &parked[local][K + D], member, s.N,
+                                       kGroup);
+    }
+#pragma unroll
+    for (int offset = kGroup / 2; offset > 0; offset /= 2)
+      rss += __shfl_xor_sync(0xffffffffu, rss, offset);
+    if (mine && member == 0)
+      out.rmse[bb] = static_cast<T>(rmse_from_rss(rss, parked[local][D * D + D + 1]));
+  }
 }
 
 template <typename T, int D>

@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "../kernels.h"
+#include "geomaug/cuda_info.h"
 
 #define GEOMAUG_STR2(...) #__VA_ARGS__
 #define GEOMAUG_STR(...) GEOMAUG_STR2(__VA_ARGS__)

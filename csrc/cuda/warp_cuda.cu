@@ -2,7 +2,7 @@
 // rule and modes included) of warp_math.h.  A first tiny kernel inverts every sample's matrix once, in double.
 #include <cuda_runtime.h>
 
-#include "../kernels.h"
+#include "geomaug/warp.h"
 
 namespace geomaug {
 namespace {

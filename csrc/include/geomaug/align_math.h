@@ -9,10 +9,32 @@
 //                        U's last column a cross product, so the reflection fix is a sign;
 //   affine:              A = C Cxx^-1 through the eigen-decomposition of Cxx.
 // Degenerate sets come back as valid = false with the identity, never as NaN in the transform.
+// rmse comes from the moments when that is accurate to the input's rounding; otherwise the result
+// asks (AlignResult::recheck) for a second pass that sums the residuals point by point.
 #pragma once
 #include "common.h"
 
 namespace geomaug {
+
+// Degeneracy floor of a spread (docs/conventions.md, "Alignment").  A centred second moment (a
+// variance, or the smallest eigenvalue of the source covariance for affine) counts as non-zero
+// only above the rounding noise of
+//   the input: its absolute coordinates are rounded to eps_in, M = sum w |x|^2 about the origin;
+//   the computation: centred moments are differences of double sums taken about the reference
+//   point, S = sum w |x - ref|^2 (>= the largest eigenvalue), so relative to S the floor is a
+//   condition-number test at 64 double epsilons.
+// The PyTorch path (geomaug/align.py) applies the same rule.
+GA_HD double spread_floor(double M, double S, double eps_in) {
+  const double rel = 8.0 * eps_in;
+  return rel * rel * M + 64.0 * Epsilon<double>::value * S;
+}
+
+// The moment form of the residual, rss = vy - 2 s tr + s^2 vx, cancels to within ~eps_double of
+// `scale` (= Sy + s^2 Sx, the moments it is differenced from).  It is kept when that error is below
+// the input's rounding of rss (always false for double input: its rss is always summed directly).
+GA_HD bool rss_needs_direct_sum(double rss, double scale, double eps_in) {
+  return !(rss > 16.0 * (Epsilon<double>::value / eps_in) * scale);
+}
 
 // Flat layout of the moments of one set, so that they can be summed across lanes/threads.
 //   cw, cx[D], cy[D]             centroid weights w:  sum w, sum w x, sum w y
@@ -143,6 +165,9 @@ struct AlignResult {
   double s;
   double rmse;
   bool valid;
+  bool recheck;   // rmse must come from direct_rss(): the moment form is below its noise
+  double off[D];  // s R x + t - y = s R (x - ref_x) - (y - ref_y) + off
+  double mw;      // total moment weight (rmse = sqrt(rss / mw))
 };
 
 template <int D>
@@ -156,6 +181,10 @@ GA_HD void set_identity(AlignResult<D>& r) {
   r.s = 1.0;
   r.rmse = NAN;
   r.valid = false;
+  r.recheck = false;
+  r.mw = 0.0;
+  GA_UNROLL
+  for (int i = 0; i < D; ++i) r.off[i] = 0.0;
 }
 
 // Rotation maximising tr(R^T C), and that maximum (the sum of C's signed singular values).
@@ -316,10 +345,18 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
     My += ay * ay;
   }
   if (!finite) return r;
-  Mx = mw * Mx + vx;  // ~ sum w |x|^2 about the origin: the scale of rounding noise
+  Mx = mw * Mx + vx;  // ~ sum w |x|^2 about the origin: the scale of input rounding noise
   My = mw * My + vy;
-  const double rel = 8.0 * eps_in;
-  if (!(vx > rel * rel * Mx)) return r;  // fewer than two distinct source points
+  double Sx = 0.0;  // sum w |x - ref|^2: the scale of the moments' cancellation noise
+  if constexpr (kFullXX) {
+    GA_UNROLL
+    for (int i = 0; i < D; ++i) Sx += m[L::xx(i, i)];
+  } else {
+    Sx = m[L::mxx];
+  }
+  const double Sy = m[L::myy];
+  const double floor_x = spread_floor(Mx, Sx, eps_in), floor_y = spread_floor(My, Sy, eps_in);
+  if (!(vx > floor_x)) return r;  // fewer than two distinct source points
 
   double A[D][D], trace = 0.0;
   if (mode == kAffine) {
@@ -332,7 +369,7 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
         GA_UNROLL
         for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
       sym_eig<double, D>(K, V, lam);
-      if (!(lam[D - 1] > rel * rel * Mx)) return r;  // source points span less than D dimensions
+      if (!(lam[D - 1] > floor_x)) return r;  // source points span less than D dimensions
       // A = C Cxx^-1 = C V diag(1/lam) V^T
       for (int i = 0; i < D; ++i)
         for (int j = 0; j < D; ++j) {
@@ -349,8 +386,9 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
       r.s = 1.0;
     }
   } else {
-    if (!(vy > rel * rel * My)) return r;  // fewer than two distinct destination points
-    const double noise = rel * (std::sqrt(My * vx) + std::sqrt(Mx * vy));
+    if (!(vy > floor_y)) return r;  // fewer than two distinct destination points
+    const double noise = 8.0 * eps_in * (std::sqrt(My * vx) + std::sqrt(Mx * vy)) +
+                         64.0 * Epsilon<double>::value * std::sqrt(Sx * Sy);
     bool ok;
     if constexpr (D == 2)
       ok = best_rotation(C, allow_reflection, noise, A, trace);
@@ -366,15 +404,69 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
     GA_UNROLL
     for (int j = 0; j < D; ++j) acc += A[i][j] * (ref_x[j] + xb[j]);
     r.t[i] = ref_y[i] + yb[i] - r.s * acc;
+    double ab = 0.0;
     GA_UNROLL
-    for (int j = 0; j < D; ++j) r.R[i][j] = A[i][j];
+    for (int j = 0; j < D; ++j) {
+      r.R[i][j] = A[i][j];
+      ab += A[i][j] * xb[j];
+    }
+    r.off[i] = yb[i] - r.s * ab;
   }
-  // Weighted residual sum of squares from the moments (exact in double for float input).
-  const double rss = mode == kAffine ? vy - trace : vy - 2.0 * r.s * trace + r.s * r.s * vx;
+  // Weighted residual sum of squares from the moments; near-exact fits (and double input) are
+  // summed point by point instead (direct_rss), the moment form having cancelled to noise.
+  double rss, scale;
+  if (mode == kAffine) {
+    rss = vy - trace;
+    scale = Sy + std::fabs(trace) * (Sx / vx);
+  } else {
+    rss = vy - 2.0 * r.s * trace + r.s * r.s * vx;
+    scale = Sy + r.s * r.s * Sx;
+  }
   r.rmse = std::sqrt(rss > 0.0 ? rss / mw : 0.0);
+  r.recheck = rss_needs_direct_sum(rss, scale, eps_in);
+  r.mw = mw;
   r.valid = true;
   return r;
 }
+
+// One point's weighted squared residual |s R (x - ref_x) - (y - ref_y) + off|^2 * w, in double
+// (px, py: coordinates relative to the reference points).
+template <int D>
+GA_HD double residual_sq(const AlignResult<D>& r, const double* px, const double* py, double w) {
+  double acc = 0.0;
+  GA_UNROLL
+  for (int i = 0; i < D; ++i) {
+    double e = 0.0;
+    GA_UNROLL
+    for (int j = 0; j < D; ++j) e += r.R[i][j] * px[j];
+    e = r.s * e - py[i] + r.off[i];
+    acc += e * e;
+  }
+  return w * acc;
+}
+
+// Second pass for a result with `recheck`: rmse from the residuals summed point by point (points
+// p_begin, p_begin + p_step, ... of one set).  kSquared: pytorch3d's weighting (moments by w^2).
+template <int D, bool kSquared, typename T>
+GA_HD double direct_rss(const AlignResult<D>& r, const T* x, const T* y, const T* w,
+                        const double* ref_x, const double* ref_y, int64_t p_begin,
+                        int64_t p_end, int64_t p_step) {
+  double rss = 0.0;
+  for (int64_t p = p_begin; p < p_end; p += p_step) {
+    double px[D], py[D];
+    GA_UNROLL
+    for (int i = 0; i < D; ++i) {
+      px[i] = static_cast<double>(x[p * D + i]) - ref_x[i];
+      py[i] = static_cast<double>(y[p * D + i]) - ref_y[i];
+    }
+    double wp = w ? static_cast<double>(w[p]) : 1.0;
+    if (kSquared) wp *= wp;
+    rss += residual_sq<D>(r, px, py, wp);
+  }
+  return rss;
+}
+
+GA_HD double rmse_from_rss(double rss, double mw) { return std::sqrt(rss > 0.0 ? rss / mw : 0.0); }
 
 // Writes one set's result: matrix (D+1)x(D+1) = [[s R, t], [0, 1]], R, t, s, rmse, valid.
 template <int D, typename T, typename Out>

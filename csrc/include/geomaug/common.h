@@ -13,9 +13,7 @@
 
 namespace geomaug {
 
-// Element types the kernels are instantiated for; the binding layer maps torch dtypes onto these.
-enum class DType : int { u8 = 0, i32 = 1, i64 = 2, f32 = 3, f64 = 4 };
-
+// Enums shared with Python (geomaug/_ops.py holds the name tables; a test checks they agree).
 enum Interp : int { kBilinear = 0, kNearest = 1 };
 
 // What a sample point outside the image's area [-0.5, W-0.5] x [-0.5, H-0.5] reads, per bilinear

@@ -1,5 +1,5 @@
 // Per-pixel math of the warp op, shared by the CPU and the CUDA kernel (and mirrored exactly by the
-// PyTorch path, geomaug.warp.warp_reference).
+// PyTorch path, geomaug.warping.warp_reference).
 //
 // Convention (docs/conventions.md): pixel (row i, col j) has its centre at (x=j, y=i); an image of
 // width W covers [-0.5, W-0.5]; the forward matrix maps source to destination, and destination

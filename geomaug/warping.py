@@ -8,25 +8,22 @@ area is image content (bilinear taps clamp to the edge pixels, so a resize equal
 a point outside it takes the border mode, per tap, as ``cv2.warpAffine`` does.
 
 Kernels: ``csrc/cpu/warp_cpu.cpp`` and ``csrc/cuda/warp_cuda.cu`` (per-pixel math in
-``csrc/include/geomaug/warp_math.h``); the PyTorch path is :func:`warp_reference`.
+``csrc/include/geomaug/warp_math.h``, binding ``csrc/bindings/warp.cpp``); the PyTorch path
+is :func:`warp_reference`.
 """
 from __future__ import annotations
 
 import functools
 import math
-import operator
 import warnings
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from . import _backend
-from ._checks import as_matrices, fail
+from . import _ops
+from ._checks import as_matrices, as_size, fail
 
-INTERPOLATIONS = {"bilinear": 0, "nearest": 1}
-BORDERS = {"constant": 0, "replicate": 1, "reflect": 2}  # the C++ enum Border
-MAX_SIDE = 2**30  # output height and width must be below this (the op's limit)
 FAR = 2.0**30  # source coordinates are clamped to ±FAR before they become indices
 _IMAGE_DTYPES = (torch.uint8, torch.float32, torch.float64)
 _LABEL_DTYPES = (torch.uint8, torch.int32, torch.int64, torch.float32, torch.float64)
@@ -63,10 +60,10 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
         >>> warp(img, M, (64, 64))[:, 10, 20].allclose(img[:, 10, 15])
         True
     """
-    if interpolation not in INTERPOLATIONS:
-        fail(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
-    if border not in BORDERS:
-        fail(f"border must be one of {sorted(BORDERS)}, got {border!r}")
+    if interpolation not in _ops.INTERPOLATION:
+        fail(f"interpolation must be one of {sorted(_ops.INTERPOLATION)}, got {interpolation!r}")
+    if border not in _ops.BORDER:
+        fail(f"border must be one of {sorted(_ops.BORDER)}, got {border!r}")
     as_numpy = isinstance(image, np.ndarray)
     if as_numpy:
         src, unbatched, restore = _from_numpy(image)
@@ -82,20 +79,19 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
     if src.dtype not in allowed:
         fail(f"image dtype must be one of {[str(d).replace('torch.', '') for d in allowed]} with "
              f"{interpolation} interpolation, got {str(src.dtype).replace('torch.', '')}")
-    out_h, out_w = _size(size)
+    out_h, out_w = as_size(size)
     B, C = src.shape[:2]
     fills = _fill(fill, C, src.dtype, src.device)
     differentiable = torch.is_grad_enabled() and (
         src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
-    if not differentiable and _backend.use_extension("warp", src.device):
+    if _ops.use_kernel("warp", src.device, needs_grad=differentiable):
         if (B == 1 and isinstance(matrix, np.ndarray) and matrix.shape == (3, 3)
                 and matrix.dtype.kind in "fiu" and src.device.type == "cpu"):
             # The DataLoader case: one numpy matrix, one image; skip the general conversion.
             mats = torch.from_numpy(np.array(matrix, dtype=np.float64).reshape(1, 3, 3))
         else:
             mats = as_matrices(matrix, B, src.device)
-        out = torch.ops.geomaug.warp.default(src, mats, out_h, out_w, INTERPOLATIONS[interpolation],
-                                             fills, BORDERS[border])
+        out = _ops.warp(src, mats, out_h, out_w, interpolation, fills, border)
     else:
         mats = as_matrices(matrix, B, src.device, keep_grad=differentiable)
         out = warp_reference(src, mats, (out_h, out_w), interpolation, fills, border)
@@ -120,7 +116,7 @@ def warp_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, i
     out_h, out_w = size
     coord = torch.float64 if src.dtype == torch.float64 else torch.float32
     bilinear = interpolation == "bilinear"
-    fmt = torch._prims_common.suggest_memory_format(src)
+    fmt = _ops.memory_format(src)
     fill = _fill_as(fill, C, src)
     value_dtype = coord if bilinear else src.dtype
     f = fill.to(value_dtype).view(1, C, 1, 1)
@@ -219,17 +215,6 @@ def _cast_back(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return out.to(like.dtype)
 
 
-def _size(size) -> tuple[int, int]:
-    try:
-        out_h, out_w = size
-        out_h, out_w = operator.index(out_h), operator.index(out_w)
-    except (TypeError, ValueError):
-        fail(f"size must be (out_h, out_w) of integers, got {size!r}")
-    if out_h < 0 or out_w < 0 or out_h >= MAX_SIDE or out_w >= MAX_SIDE:
-        fail(f"size must be non-negative and below 2**30 per side, got {(out_h, out_w)}")
-    return out_h, out_w
-
-
 def _dtype_range(dtype: torch.dtype) -> tuple[int, int] | None:
     return None if dtype.is_floating_point else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
 
@@ -314,10 +299,3 @@ def _from_numpy(array: np.ndarray):
 
     return src, False, restore
 
-
-if _backend.extension().module is not None:
-    @torch.library.register_fake("geomaug::warp")
-    def _warp_fake(src, matrix, out_h, out_w, interpolation, fill, border=0):
-        fmt = torch._prims_common.suggest_memory_format(src)
-        return torch.empty((src.shape[0], src.shape[1], out_h, out_w), dtype=src.dtype,
-                           device=src.device, memory_format=fmt)

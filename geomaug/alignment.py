@@ -15,10 +15,10 @@ import warnings
 
 import torch
 
-from . import _backend
+from . import _ops
 from ._checks import fail
 
-MODELS = {"rigid": 0, "similarity": 1, "affine": 2}
+MODELS = _ops.ALIGN_MODEL
 _EPS = {torch.float32: 1.1920928955078125e-07, torch.float64: 2.220446049250313e-16}
 
 
@@ -31,9 +31,15 @@ class Alignment:
         R: ``(..., D, D)`` rotation (rigid/similarity) or linear part (affine).
         t: ``(..., D)`` translation.
         s: ``(...)`` scale (1 for rigid and affine).
-        rmse: ``(...)`` weighted root-mean-square residual; NaN where not ``valid``.
+        rmse: ``(...)`` weighted root-mean-square residual, accurate to the dtype's rounding
+            (exact fits included: near-exact fits are summed point by point, not from moments);
+            NaN where not ``valid``.
         valid: ``(...)`` bool; False for degenerate items (fewer than two distinct points, collinear
-            points in 3D, zero total weight, non-finite values), which get the identity.
+            points in 3D for rigid/similarity, a rank-deficient source — collinear in 2D, coplanar
+            in 3D — for affine, zero total weight, non-finite values), which get the identity.
+            "Distinct", "collinear" etc. are judged against the rounding noise of the dtype and of
+            the data: a spread (variance, smallest eigenvalue of the source covariance) must exceed
+            ``(8 eps)² Σw|x|² + 64 eps_float64 Σw|x − x₀|²``.
     """
     matrix: torch.Tensor
     R: torch.Tensor
@@ -54,6 +60,9 @@ class Alignment:
 def estimate(src, dst, model: str = "similarity", *, weights=None,
              allow_reflection: bool = False) -> Alignment:
     """Best ``model`` transform mapping ``src`` onto ``dst``.
+
+    Convention: column vectors, ``dst ≈ s R src + t``; ``matrix`` is the homogeneous forward map
+    (docs/conventions.md, "Alignment").
 
     Args:
         src, dst: ``(..., N, D)`` corresponding points, D ∈ {2, 3}, float32 or float64.
@@ -76,25 +85,10 @@ def estimate(src, dst, model: str = "similarity", *, weights=None,
     N, D = src.shape[-2:]
     flat = (src, dst, w) if src.dim() == 3 else (
         src.reshape(-1, N, D), dst.reshape(-1, N, D), None if w is None else w.reshape(-1, N))
-    out = _align(*flat, MODELS[model], allow_reflection, False)
+    out = _align(*flat, model, allow_reflection, False)
     if len(batch) != 1:
         out = [v.reshape(tuple(batch) + tuple(v.shape[1:])) for v in out]
     return Alignment(*out)
-
-
-def rigid(src, dst, **kwargs) -> Alignment:
-    """:func:`estimate` with ``model="rigid"``."""
-    return estimate(src, dst, "rigid", **kwargs)
-
-
-def similarity(src, dst, **kwargs) -> Alignment:
-    """:func:`estimate` with ``model="similarity"`` (Umeyama)."""
-    return estimate(src, dst, "similarity", **kwargs)
-
-
-def affine(src, dst, **kwargs) -> Alignment:
-    """:func:`estimate` with ``model="affine"`` (least-squares linear part and translation)."""
-    return estimate(src, dst, "affine", **kwargs)
 
 
 class SimilarityTransform(NamedTuple):
@@ -108,6 +102,8 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
                                    allow_reflection: bool = False, eps: float = 1e-9
                                    ) -> SimilarityTransform:
     """Drop-in for ``pytorch3d.ops.corresponding_points_alignment`` on ``(B, N, D)`` tensors.
+
+    Convention: pytorch3d's row vectors, ``Y ≈ s X R + T`` (the transpose of :func:`estimate`'s R).
 
     Row-vector convention and return fields as pytorch3d: ``Y ≈ s X R + T``.  Weighting follows
     pytorch3d too: centroids are weighted by ``w`` but the covariances by ``w²`` (each centred set
@@ -123,8 +119,8 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
         if v.dim() != 3:
             fail(f"{name} must be (B, N, D), got shape {tuple(v.shape)}")
     X, Y, w = _check_points(X, Y, weights)
-    mode = MODELS["similarity" if estimate_scale else "rigid"]
-    _, R, t, s, _, valid = _align(X, Y, w, mode, allow_reflection, w is not None)
+    model = "similarity" if estimate_scale else "rigid"
+    _, R, t, s, _, valid = _align(X, Y, w, model, allow_reflection, w is not None)
     if X.shape[0] and not bool(valid.all()):
         warnings.warn(f"corresponding_points_alignment: {int((~valid).sum())} of {X.shape[0]} "
                       "point sets are degenerate (no unique rotation); they get the identity",
@@ -132,15 +128,14 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
     return SimilarityTransform(R.mT, t, s)
 
 
-def _align(src, dst, w, mode, allow_reflection, squared_weights):
+def _align(src, dst, w, model: str, allow_reflection, squared_weights):
     """(B, N, D) → (matrix, R, t, s, rmse, valid), through the kernels when they can run."""
     needs_grad = torch.is_grad_enabled() and any(
         v is not None and v.requires_grad for v in (src, dst, w))
-    if not needs_grad and _backend.use_extension("align", src.device):
-        return torch.ops.geomaug.align(src.contiguous(), dst.contiguous(),
-                                       None if w is None else w.contiguous(),
-                                       mode, allow_reflection, squared_weights)
-    return align_reference(src, dst, w, mode, allow_reflection, squared_weights)
+    if _ops.use_kernel("align", src.device, needs_grad=needs_grad):
+        return _ops.align(src.contiguous(), dst.contiguous(), None if w is None else w.contiguous(),
+                          model, allow_reflection, squared_weights)
+    return align_reference(src, dst, w, MODELS[model], allow_reflection, squared_weights)
 
 
 def _check_points(src, dst, weights):
@@ -206,6 +201,13 @@ class _BestRotation(torch.autograd.Function):
         return gC, None, None
 
 
+def _spread_floor(M, S, eps_in: float):
+    """Degeneracy floor of a centred second moment: the rounding noise of the input's absolute
+    coordinates ((8 eps_in)² M) and of the double computation (64 eps_double S); the kernels'
+    ``spread_floor`` in ``csrc/include/geomaug/align_math.h``."""
+    return (8.0 * eps_in) ** 2 * M + 64.0 * _EPS[torch.float64] * S
+
+
 def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
                     squared_weights: bool = False):
     """The PyTorch path and executable definition of the alignment op, in float64.
@@ -228,27 +230,35 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
     Cxx = (wm[..., None, None] * xc[..., :, None] * xc[..., None, :]).sum(-3)
     vx = torch.diagonal(Cxx, dim1=-2, dim2=-1).sum(-1)
     vy = (wm * (yc * yc).sum(-1)).sum(-1)
-    Mx = mw * (xb * xb).sum(-1) + vx
+    Mx = mw * (xb * xb).sum(-1) + vx  # Σ w|x|² about the origin: scale of input rounding
     My = mw * (yb * yb).sum(-1) + vy
-    rel = 8.0 * _EPS[dtype]
+    # Σ w|x − x₀|² about the first point, as the kernels' moments: scale of computation noise
+    Sx = (wm * ((x - x[:, :1]) ** 2).sum(-1)).sum(-1) if N else vx
+    Sy = (wm * ((y - y[:, :1]) ** 2).sum(-1)).sum(-1) if N else vy
+    eps_in = _EPS[dtype]
+    floor_x, floor_y = _spread_floor(Mx, Sx, eps_in), _spread_floor(My, Sy, eps_in)
     finite = (torch.isfinite(C).flatten(1).all(1) & torch.isfinite(Cxx).flatten(1).all(1)
               & torch.isfinite(vy) & torch.isfinite(cw) & torch.isfinite(mw))
-    valid = finite & (cw > 0) & (mw > 0) & (vx > rel * rel * Mx)
+    valid = finite & (cw > 0) & (mw > 0) & (vx > floor_x)
     eye = torch.eye(D, dtype=torch.float64, device=x.device).expand(B, D, D)
     if mode == MODELS["affine"]:
-        lam = torch.linalg.eigvalsh(torch.where(valid[:, None, None], Cxx, eye))
-        valid = valid & (lam[:, 0] > rel * rel * Mx)
-        Cxx_safe = torch.where(valid[:, None, None], Cxx, eye)
-        A = torch.linalg.solve(Cxx_safe, torch.where(valid[:, None, None], C, eye).mT).mT
-        trace = (A * C).sum((-2, -1))
+        # Rank-deficient source (coplanar in 3D, collinear in 2D): smallest eigenvalue of the
+        # source covariance at the noise floor.  Those items solve the identity system instead.
+        lam = torch.linalg.eigvalsh(torch.where(valid[:, None, None], Cxx, eye).detach())
+        valid = valid & (lam[:, 0] > floor_x)
+        A, info = torch.linalg.solve_ex(torch.where(valid[:, None, None], Cxx, eye),
+                                        torch.where(valid[:, None, None], C, eye).mT)
+        A = A.mT
+        valid = valid & (info == 0)
         s = torch.ones_like(vx)
-        rss = vy - trace
     else:
-        valid = valid & (vy > rel * rel * My)
-        noise = rel * (torch.sqrt(My.clamp_min(0) * vx.clamp_min(0))
-                       + torch.sqrt(Mx.clamp_min(0) * vy.clamp_min(0)))
+        valid = valid & (vy > floor_y)
+        noise = (8.0 * eps_in * (torch.sqrt(My.clamp_min(0) * vx.clamp_min(0))
+                                 + torch.sqrt(Mx.clamp_min(0) * vy.clamp_min(0)))
+                 + 64.0 * _EPS[torch.float64] * torch.sqrt(Sx.clamp_min(0) * Sy.clamp_min(0)))
+        noise = noise.detach()
         if D == 3:  # collinear points leave the rotation about their line free
-            S = torch.linalg.svdvals(torch.where(valid[:, None, None], C, eye))
+            S = torch.linalg.svdvals(torch.where(valid[:, None, None], C, eye).detach())
             valid = valid & (S[:, 0] > noise) & (S[:, 1] > noise)
         else:  # rotation is undetermined when C is a pure reflection (proper optimum = 0)
             a = C[:, 0, 0] + C[:, 1, 1]
@@ -262,10 +272,14 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
                                        bool(allow_reflection), noise)
         safe_vx = torch.where(valid, vx, torch.ones_like(vx))
         s = trace / safe_vx if mode == MODELS["similarity"] else torch.ones_like(vx)
-        rss = vy - 2 * s * trace + s * s * vx
+        s = torch.where(valid, s, torch.ones_like(s))
     t = yb - s[:, None] * (A @ xb[..., None])[..., 0]
-    safe_mw = torch.where(mw > 0, mw, torch.ones_like(mw))
-    rmse = torch.sqrt(rss.clamp_min(0) / safe_mw)
+    # Residuals summed point by point (no cancellation of moments), about the centroids.
+    res = s[:, None, None] * (xc @ A.mT) - yc
+    rss = (wm * (res * res).sum(-1)).sum(-1)
+    safe_mw = torch.where(valid, mw, torch.ones_like(mw))
+    safe_rss = torch.where(valid & (rss > 0), rss, torch.ones_like(rss))  # no inf grad at 0
+    rmse = torch.where(rss > 0, torch.sqrt(safe_rss / safe_mw), torch.zeros_like(rss))
     R = torch.where(valid[:, None, None], A, eye)
     t = torch.where(valid[:, None], t, torch.zeros_like(t))
     s = torch.where(valid, s, torch.ones_like(s))
@@ -273,10 +287,3 @@ def align_reference(src, dst, weights, mode: int, allow_reflection: bool,
     R, t, s = R.to(dtype), t.to(dtype), s.to(dtype)
     return _homogeneous(s, R, t), R, t, s, rmse.to(dtype), valid
 
-
-if _backend.extension().module is not None:
-    @torch.library.register_fake("geomaug::align")
-    def _align_fake(src, dst, weights, mode, allow_reflection, squared_weights):
-        B, N, D = src.shape
-        return (src.new_empty(B, D + 1, D + 1), src.new_empty(B, D, D), src.new_empty(B, D),
-                src.new_empty(B), src.new_empty(B), src.new_empty(B, dtype=torch.bool))

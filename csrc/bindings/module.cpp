@@ -1,0 +1,66 @@
+// The Python module geomaug._C: build facts, the CUDA probe, and the C++ enum values (checked
+// against geomaug/_ops.py by a test).  Loading it registers every op (torch.ops.geomaug.*),
+// each from its own binding file.
+#include <torch/extension.h>
+#include <torch/version.h>
+
+#include "common.h"
+#include "geomaug/common.h"
+#include "geomaug/warp.h"
+
+namespace geomaug {
+namespace {
+
+py::dict build_info() {
+  py::dict d;
+  d["torch_version"] = TORCH_VERSION;
+#ifdef GEOMAUG_WITH_CUDA
+  d["cuda"] = true;
+  d["cuda_version"] = cuda_build_version();
+  d["arch_list"] = std::string(cuda_arch_list());
+  d["cuda_arch_list_macro"] = std::string(cuda_arch_list_macro());
+#else
+  d["cuda"] = false;
+#endif
+  return d;
+}
+
+py::tuple cuda_probe_py(int device) {
+#ifdef GEOMAUG_WITH_CUDA
+  char message[256];
+  int binary_version = 0, ptx_version = 0;
+  const int code = cuda_probe(device, message, sizeof(message), &binary_version, &ptx_version);
+  return py::make_tuple(code, std::string(message), binary_version, ptx_version);
+#else
+  return py::make_tuple(-1, std::string("geomaug was built without CUDA"), 0, 0);
+#endif
+}
+
+py::dict enums() {
+  py::dict interpolation, border, align_model, d;
+  interpolation["bilinear"] = static_cast<int>(kBilinear);
+  interpolation["nearest"] = static_cast<int>(kNearest);
+  border["constant"] = static_cast<int>(kConstant);
+  border["replicate"] = static_cast<int>(kReplicate);
+  border["reflect"] = static_cast<int>(kReflect);
+  align_model["rigid"] = static_cast<int>(kRigid);
+  align_model["similarity"] = static_cast<int>(kSimilarity);
+  align_model["affine"] = static_cast<int>(kAffine);
+  d["interpolation"] = interpolation;
+  d["border"] = border;
+  d["align_model"] = align_model;
+  return d;
+}
+
+}  // namespace
+}  // namespace geomaug
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "geomaug's compiled kernels; the ops are registered as torch.ops.geomaug.*";
+  m.def("build_info", &geomaug::build_info, "How this extension was built.");
+  m.def("cuda_probe", &geomaug::cuda_probe_py, py::arg("device"),
+        "Launch a probe kernel on a CUDA device: (error code, message, binaryVersion, ptxVersion).");
+  m.def("enums", &geomaug::enums, "The C++ enum values behind the ops' int arguments.");
+  m.def("warp_cpu_isas", &geomaug::warp_cpu_isas,
+        "The CPU warp's instruction-set variants on this machine (GEOMAUG_CPU_ISA picks one).");
+}

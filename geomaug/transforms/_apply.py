@@ -1,0 +1,161 @@
+"""The apply half of a call: one resampling pass of the image and one of the mask through the
+composed matrices, keypoints and boxes through the same matrices, then colour ops and Normalize.
+
+For uint8 images with colour ops or Normalize, the pass runs in float32 on the 0..255 scale: the
+warp is not rounded, each colour op clamps to [0, 255], and the result is rounded half to even once
+at the end (or normalised).  A later fused kernel computes exactly this; this is its reference.
+"""
+from __future__ import annotations
+
+import torch
+
+from .._checks import fail
+from . import geometry as G
+from ._resample import resample
+
+
+def finish(root, ctx, targets, params, settings) -> dict:
+    sizes = ctx.sizes
+    if not bool((sizes == sizes[:1]).all()):
+        fail(f"the samples of this batch end at different sizes ({sorted({tuple(s) for s in sizes.tolist()})}): "
+             f"a batch needs one output size; end the pipeline with RandomCrop, CenterCrop or Resize")
+    size = ctx.empty_size if len(sizes) == 0 else tuple(int(v) for v in sizes[0])
+    if min(size) <= 0:
+        fail(f"the pipeline produces an empty image of size {size}")
+    out = {}
+    r = targets.restore
+    if targets.image is not None:
+        image, normalized = _image(ctx, targets.image, size, settings)
+        out["image"] = r["image"](image, normalized)
+    if targets.mask is not None:
+        out["mask"] = r["mask"](_mask(ctx, targets.mask, size, settings))
+    matrix = ctx.matrix
+    pairs = settings.get("flip_pairs")
+    if targets.keypoints is not None:
+        kp = targets.keypoints
+        m = matrix.to(kp.device)
+        mapped = G.map_points(kp, m) if kp.shape[1] else kp.clone()
+        if pairs and kp.shape[1]:
+            mapped = G.swap_pairs(mapped, G.mirrors(m), pairs)
+        h, w = size
+        x, y = mapped[..., 0], mapped[..., 1]
+        visible = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
+        out["keypoints"] = r["keypoints"](mapped)
+        out["visible"] = _like_kind(visible if targets.batched else visible[0], targets.kind)
+    if targets.boxes is not None:
+        bx = targets.boxes
+        mapped = G.map_boxes(bx, matrix.to(bx.device)) if bx.shape[1] else bx.clone()
+        out["boxes"] = r["boxes"](mapped)
+    m = matrix.to(targets.device)
+    out["matrix"] = _like_kind(m if targets.batched else m[0], targets.kind)
+    out["params"] = params
+    return out
+
+
+def _like_kind(t: torch.Tensor, kind: str):
+    return t.cpu().numpy() if kind in ("numpy", "pil") else t
+
+
+def _image(ctx, img: torch.Tensor, size, settings):
+    """→ (image (B, C, h, w), normalized)."""
+    bound = 255.0 if img.dtype == torch.uint8 else 1.0
+    matrix = ctx.matrix.to(img.device)
+    C = img.shape[1]
+    fill = settings["fill"]
+    if isinstance(fill, (list, tuple)) and len(fill) not in (1, C):
+        fail(f"fill must be a number or one value per channel ({C}), got {len(fill)} values")
+    warp = dict(interpolation=settings["interpolation"], fill=fill, border=settings["border"])
+    if not ctx.colors and ctx.normalize is None:
+        if ctx.stage == 0:
+            return img, False
+        return resample(img, matrix, size, **warp), False
+    work = torch.float64 if img.dtype == torch.float64 else torch.float32
+    x = img.to(work)
+    means = _preview_means(ctx, x, settings, bound)
+    if ctx.stage:
+        x = resample(x, matrix, size, **warp)
+    x = run_colors(x, ctx.colors, bound, ctx.channel_order, means)
+    if ctx.normalize is not None:
+        op, order = ctx.normalize
+        return op.normalize(x, bound, order), True
+    if img.dtype == torch.uint8:
+        x = x.round().clamp_(0, 255).to(torch.uint8)  # round half to even, once
+    return x.to(img.dtype), False
+
+
+def run_colors(x, steps, bound, default_order, means=None, capture=None, upto=None):
+    """Apply recorded colour steps in order to ``x`` (B, C, H, W) float, each on its samples."""
+    B = x.shape[0]
+    for k, st in enumerate(steps[:upto]):
+        idx = st.active.nonzero().flatten()
+        if idx.numel() == 0:
+            continue
+        order = getattr(st.op, "channel_order", None) or default_order
+        mean = None if means is None or k not in means else means[k]
+        if idx.numel() == B:
+            x, used = st.op.color(x, st.params, bound, order, mean)
+        else:
+            p = {key: v[idx] for key, v in st.params.items()}
+            dev_idx = idx.to(x.device)
+            y, used = st.op.color(x.index_select(0, dev_idx), p, bound, order,
+                                  None if mean is None else mean[idx.to(mean.device)])
+            x = x.index_copy(0, dev_idx, y)
+        if capture is not None and used is not None:
+            full = capture.setdefault(k, torch.zeros(B, dtype=used.dtype, device=used.device))
+            full[idx.to(used.device)] = used
+    return x
+
+
+def _preview_means(ctx, x, settings, bound):
+    """Contrast means of colour ops that stand before (some of) the geometry: taken from the
+    image as it is where the op stands (input resampled by the matrix so far, earlier colour ops
+    applied).  Ops after all the geometry compute theirs from the resampled image as they run."""
+    needing = [k for k, st in enumerate(ctx.colors)
+               if st.stage < ctx.stage and st.op.needs_mean(st.params)]
+    if not needing:
+        return None
+    means = {}
+    for stage in sorted({ctx.colors[k].stage for k in needing}):
+        keys = [k for k in needing if ctx.colors[k].stage == stage]
+        last = keys[-1]
+        st = ctx.colors[last]
+        capture = {}
+        if stage == 0:
+            run_colors(x, ctx.colors, bound, ctx.channel_order, capture=capture, upto=last + 1)
+        else:  # sizes where the op stands may differ per sample: one preview per sample
+            for b in range(x.shape[0]):
+                h, w = (int(v) for v in st.sizes[b])
+                pv = resample(x[b:b + 1], st.matrix[b:b + 1].to(x.device), (h, w),
+                              settings["interpolation"], settings["fill"], settings["border"])
+                steps = [_one(s, b) for s in ctx.colors[:last + 1]]
+                cap = {}
+                run_colors(pv, steps, bound, ctx.channel_order, capture=cap)
+                for k, v in cap.items():
+                    capture.setdefault(k, torch.zeros(x.shape[0], dtype=v.dtype, device=v.device))
+                    capture[k][b] = v[0]
+        means.update({k: capture[k] for k in keys if k in capture})
+    return means
+
+
+def _one(step, b):
+    from copy import copy
+
+    s = copy(step)
+    s.params = {k: v[b:b + 1] for k, v in step.params.items()}
+    s.active = step.active[b:b + 1]
+    return s
+
+
+def _mask(ctx, mask: torch.Tensor, size, settings):
+    if ctx.stage == 0:
+        return mask
+    ignore = settings["ignore_index"]
+    dtype = mask.dtype
+    info = (0, 1) if dtype == torch.bool else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+    if settings["border"] == "constant" and not info[0] <= ignore <= info[1]:
+        fail(f"ignore_index={ignore} does not fit the mask dtype {dtype} (range {info[0]}.."
+             f"{info[1]}); give an ignore_index in that range")
+    work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
+    out = resample(mask.to(work), ctx.matrix.to(mask.device), size, "nearest", float(ignore),
+                   settings["border"])
+    return out.to(dtype)

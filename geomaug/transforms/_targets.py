@@ -1,0 +1,232 @@
+"""Reading the targets of a call (image, mask, keypoints, boxes) into batched tensors, checking
+they agree, and giving each back in the type and layout it came in."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .._checks import fail
+
+_IMAGE_DTYPES = (torch.uint8, torch.float32, torch.float64)
+
+
+@dataclass
+class Targets:
+    batch: int
+    batched: bool
+    size: tuple[int, int]  # (H, W) of the input
+    device: torch.device
+    image: torch.Tensor | None = None  # (B, C, H, W), a view of the input where possible
+    mask: torch.Tensor | None = None  # (B, 1, H, W)
+    keypoints: torch.Tensor | None = None  # (B, K, 2) float64
+    boxes: torch.Tensor | None = None  # (B, N, 4) float64
+    kind: str = "torch"  # "torch", "numpy" or "pil": the type matrix/visible are given back as
+    restore: dict[str, Callable] = field(default_factory=dict)
+
+
+def _pil_image_class():
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - PIL ships with torchvision/matplotlib
+        return None
+    return Image.Image
+
+
+def _read_image(image):
+    """→ ((B, C, H, W) tensor, batched, kind, restore(out, normalized))."""
+    pil = _pil_image_class()
+    if pil is not None and isinstance(image, pil):
+        from PIL import Image
+
+        mode = image.mode
+        if mode not in ("L", "RGB", "RGBA"):
+            image = image.convert("RGB")
+            mode = "RGB"
+        array = np.asarray(image)
+        t, _, _, back = _read_image(array)
+
+        def restore(out, normalized):
+            if normalized:
+                return out[0]
+            return Image.fromarray(back(out, False), mode=mode)
+
+        return t, False, "pil", restore
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3):
+            fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
+        if image.dtype not in (np.uint8, np.float32, np.float64):
+            fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
+        t = torch.from_numpy(np.array(image, copy=not image.flags.writeable))
+        hwc = t if image.ndim == 3 else t[..., None]
+        ndim = image.ndim
+
+        def restore(out, normalized):
+            if normalized:
+                return out[0]
+            a = out[0].permute(1, 2, 0).cpu().numpy()
+            return a if ndim == 3 else a[..., 0]
+
+        return hwc.permute(2, 0, 1)[None], False, "numpy", restore
+    if isinstance(image, torch.Tensor):
+        if image.dim() not in (3, 4):
+            fail(f"image must be (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
+        if image.dtype not in _IMAGE_DTYPES:
+            fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
+        batched = image.dim() == 4
+        t = image if batched else image[None]
+        cl = t.dim() == 4 and t.shape[1] > 1 and t.is_contiguous(memory_format=torch.channels_last) \
+            and not t.is_contiguous()
+
+        def restore(out, normalized):
+            if cl and not normalized:
+                out = out.contiguous(memory_format=torch.channels_last)
+            return out if batched else out[0]
+
+        return t, batched, "torch", restore
+    raise TypeError(f"image must be a torch.Tensor, numpy.ndarray or PIL image, "
+                    f"got {type(image).__name__}")
+
+
+def _read_mask(mask):
+    """→ ((B, 1, H, W) tensor, leading shape, restore(out))."""
+    pil = _pil_image_class()
+    if pil is not None and isinstance(mask, pil):
+        from PIL import Image
+
+        mode = mask.mode
+        palette = mask.getpalette() if mode == "P" else None
+        t, lead, back = _read_mask(np.asarray(mask))
+
+        def restore(out):
+            m = Image.fromarray(back(out), mode=mode)
+            if palette:
+                m.putpalette(palette)
+            return m
+
+        return t, lead, restore
+    if isinstance(mask, np.ndarray):
+        is_np = True
+        t = torch.from_numpy(np.array(mask, copy=not mask.flags.writeable))
+    elif isinstance(mask, torch.Tensor):
+        is_np, t = False, mask
+    else:
+        raise TypeError(f"mask must be a torch.Tensor, numpy.ndarray or PIL image, "
+                        f"got {type(mask).__name__}")
+    if t.dtype.is_floating_point or t.dtype.is_complex:
+        fail(f"mask must have an integer (or bool) dtype, got {t.dtype}")
+    shape = tuple(t.shape)
+    if is_np and t.dim() == 3 and shape[2] == 1:  # (H, W, 1)
+        m, batched, back = t.permute(2, 0, 1)[None], False, lambda o: o[0].permute(1, 2, 0)
+    elif t.dim() == 2 and is_np or t.dim() == 2:
+        m, batched, back = t[None, None], False, lambda o: o[0, 0]
+    elif t.dim() == 3 and not is_np:
+        m, batched, back = t[:, None], True, lambda o: o[:, 0]
+    elif t.dim() == 4 and shape[1] == 1 and not is_np:
+        m, batched, back = t, True, lambda o: o
+    else:
+        what = "(H, W) or (H, W, 1)" if is_np else "(H, W), (B, H, W) or (B, 1, H, W)"
+        fail(f"mask must be {what}, got shape {shape}")
+
+    def restore(out):
+        out = back(out)
+        return out.cpu().numpy() if is_np else out
+
+    return m, batched, restore
+
+
+def _points(x, name: str, last: int):
+    """→ ((B, K, last) float64 tensor, batched (3-D input), restore(out))."""
+    if isinstance(x, torch.Tensor):
+        is_np, t = False, x
+    else:
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a tensor or array, got {type(x).__name__}") from None
+        if arr.dtype == object:
+            raise TypeError(f"{name} must hold numbers, got {type(x).__name__} of {arr.dtype}")
+        is_np, t = True, torch.from_numpy(np.array(arr))
+    if t.dtype == torch.bool or t.dtype.is_complex:
+        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if t.dim() not in (2, 3) or t.shape[-1] != last:
+        what = "(K, 2) or (B, K, 2)" if last == 2 else "(N, 4) or (B, N, 4) xyxy"
+        fail(f"{name} must be {what}, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        fail(f"{name} must be finite, got NaN or inf values")
+    dtype = t.dtype if t.dtype.is_floating_point else torch.float64
+    dim = t.dim()
+
+    def restore(out):
+        out = out.to(dtype)
+        out = out if dim == 3 or out.shape[0] != 1 else out[0]
+        return out.cpu().numpy() if is_np else out
+
+    return t.to(torch.float64)[None] if dim == 2 else t.to(torch.float64), dim == 3, restore
+
+
+def read_targets(image=None, mask=None, keypoints=None, boxes=None, size=None) -> Targets:
+    """Parse and cross-check a call's targets."""
+    found = {}
+    restore = {}
+    kind = None
+    img = msk = kp = bx = None
+    if image is not None:
+        img, batched, kind, restore["image"] = _read_image(image)
+        found["image"] = (img.shape[0], batched, tuple(img.shape[-2:]))
+        if img.shape[1] == 0 or img.shape[-1] == 0 or img.shape[-2] == 0:
+            fail(f"image must not be empty, got shape {tuple(getattr(image, 'shape', img.shape))}")
+    if mask is not None:
+        msk, batched, restore["mask"] = _read_mask(mask)
+        found["mask"] = (msk.shape[0], batched, tuple(msk.shape[-2:]))
+        if kind is None:
+            kind = "numpy" if isinstance(mask, np.ndarray) else \
+                ("torch" if isinstance(mask, torch.Tensor) else "pil")
+        if 0 in msk.shape[-2:]:
+            fail(f"mask must not be empty, got shape {tuple(msk.shape)}")
+    if keypoints is not None:
+        kp, batched, restore["keypoints"] = _points(keypoints, "keypoints", 2)
+        found["keypoints"] = (kp.shape[0], batched, None)
+        kind = kind or ("torch" if isinstance(keypoints, torch.Tensor) else "numpy")
+    if boxes is not None:
+        bx, batched, restore["boxes"] = _points(boxes, "boxes", 4)
+        found["boxes"] = (bx.shape[0], batched, None)
+        kind = kind or ("torch" if isinstance(boxes, torch.Tensor) else "numpy")
+        if (bx[..., 2] < bx[..., 0]).any() or (bx[..., 3] < bx[..., 1]).any():
+            fail("boxes must be xyxy with x2 >= x1 and y2 >= y1, got a box with x2 < x1 or y2 < y1")
+    if not found:
+        fail("nothing to transform: give at least one of image, mask, keypoints, boxes")
+    sizes = {k: v[2] for k, v in found.items() if v[2] is not None}
+    if len(set(sizes.values())) > 1:
+        fail(f"image and mask sizes differ: " + ", ".join(f"{k} (H, W) = {v}" for k, v in sizes.items()))
+    if sizes:
+        hw = next(iter(sizes.values()))
+        if size is not None and tuple(size) != hw:
+            fail(f"size={tuple(size)} disagrees with the image/mask size {hw}")
+    elif size is None:
+        fail("keypoints/boxes alone need size=(H, W) of the image they belong to")
+    else:
+        try:
+            hw = tuple(int(v) for v in size)
+            assert len(hw) == 2 and min(hw) > 0
+        except (TypeError, ValueError, AssertionError):
+            fail(f"size must be (H, W) with positive entries, got {size!r}")
+    # The batch: the image's when there is one (a batched target must match it).
+    lead = found.get("image") or found.get("mask") or next(iter(found.values()))
+    batch, batched = lead[0], lead[1]
+    for k, (b, is_b, _) in found.items():
+        if b != batch and (is_b or batched):
+            if not is_b and b == 1:
+                continue
+            fail(f"batch sizes differ: {k} has {b} samples, " +
+                 ", ".join(f"{n} {v[0]}" for n, v in found.items() if n != k))
+    if batched:  # unbatched keypoints/boxes with a batched image: the same for every sample
+        kp = kp.expand(batch, -1, -1) if kp is not None and kp.shape[0] != batch else kp
+        bx = bx.expand(batch, -1, -1) if bx is not None and bx.shape[0] != batch else bx
+    if msk is not None and msk.shape[0] != batch:
+        fail(f"batch sizes differ: mask has {msk.shape[0]} samples, image {batch}")
+    device = img.device if img is not None else (msk.device if msk is not None else torch.device("cpu"))
+    return Targets(batch=batch, batched=batched, size=hw, device=device, image=img, mask=msk,
+                   keypoints=kp, boxes=bx, kind=kind, restore=restore)

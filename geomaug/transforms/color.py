@@ -1,0 +1,209 @@
+"""Colour transforms and normalisation.
+
+In a pipeline they act on the resampled pixels, in their listed order among themselves; contrast's
+mean is that of the image where the op stands in the list.  Semantics of torchvision v2 (PIL's):
+brightness multiplies, contrast blends with the grayscale mean, saturation with the grayscale image,
+hue shifts H in HSV, grayscale = 0.299 R + 0.587 G + 0.114 B; each clamps to the valid range
+(the float chain of :mod:`geomaug.color`, which lists its differences from torchvision).
+``channel_order="BGR"`` (on the op or on the Compose) says the input is BGR (``cv2.imread``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .. import color as _color
+from .._checks import fail
+from ..color import IMAGENET_MEAN, IMAGENET_STD, denormalize  # noqa: F401  (re-exported)
+from . import _colorfn as F
+from .core import CHANNEL_ORDERS, Context, Transform, check_choice, check_probability
+
+_OPS = ("brightness", "contrast", "saturation", "hue")
+
+
+def _factor_range(value, name, center, lower=0.0, upper=math.inf):
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            fail(f"{name} must be a non-negative number or a (min, max) pair, got {value}")
+        if value == 0:
+            return None
+        lo, hi = center - value, center + value
+        lo = max(lo, lower)
+    else:
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or a (min, max) pair, got {value!r}") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            fail(f"{name} must be (min, max) with min ≤ max, got {value!r}")
+    if lo < lower or hi > upper:
+        fail(f"{name} must lie in [{lower}, {upper}], got ({lo}, {hi})")
+    return lo, hi
+
+
+class ColorTransform(Transform):
+    color = True
+
+    def __init__(self, p: float, channel_order):
+        super().__init__()
+        self.p = check_probability(p)
+        self.channel_order = check_choice(channel_order, CHANNEL_ORDERS, "channel_order")
+
+    def apply(self, ctx: Context, params):
+        ctx.add_color(self, params)
+
+    def needs_mean(self, params) -> bool:
+        return False
+
+
+class ColorJitter(ColorTransform):
+    """Random brightness, contrast, saturation and hue, factors drawn per sample.
+
+    Args:
+        brightness, contrast, saturation: a number v → factor in [max(0, 1 − v), 1 + v], or
+            ``(min, max)``; 0 = off.
+        hue: h in [0, 0.5] → shift in [−h, h] (fraction of the hue circle), or ``(min, max)``.
+        random_order: a random order of the four per sample (as torchvision, default), or
+            ``False``: brightness, contrast, saturation, hue.
+        p: probability per sample.  channel_order: ``"RGB"``/``"BGR"`` (default: the pipeline's).
+
+    Example:
+        >>> out = ColorJitter(0.5, 0.5, 0.5)(image=img_uint8, seed=0)
+    """
+
+    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, *,
+                 random_order: bool = True, p: float = 1.0, channel_order=None):
+        super().__init__(p, channel_order)
+        self.brightness = _factor_range(brightness, "brightness", 1.0)
+        self.contrast = _factor_range(contrast, "contrast", 1.0)
+        self.saturation = _factor_range(saturation, "saturation", 1.0)
+        self.hue = _factor_range(hue, "hue", 0.0, -0.5, 0.5)
+        if not isinstance(random_order, bool):
+            raise TypeError(f"random_order must be a bool, got {type(random_order).__name__}")
+        self.random_order = random_order
+
+    def draw(self, ctx):
+        params = {}
+        if self.p < 1.0:
+            params["apply"] = ctx.coin(self.p)
+        if self.random_order:
+            params["order"] = torch.argsort(torch.rand(ctx.batch, 4, generator=ctx.generator), 1)
+        else:
+            params["order"] = torch.arange(4).expand(ctx.batch, 4).clone()
+        for name in _OPS:
+            rng = getattr(self, name)
+            if rng is not None:
+                params[name] = ctx.uniform(*rng)
+        return params
+
+    def needs_mean(self, params):
+        return "contrast" in params
+
+    def color(self, x, params, bound, order, mean=None):
+        """Apply to ``x`` (n, C, H, W) float with this op's params for those n samples."""
+        F.check_channels(x, "ColorJitter")
+        n = x.shape[0]
+        on = params["apply"].to(torch.bool) if "apply" in params else torch.ones(n, dtype=torch.bool)
+        used = None
+        perm = params["order"].to(torch.int64)
+        if bool(on.all()) and bool((perm == perm[:1]).all()):  # one order for all (e.g. B = 1)
+            for j in perm[0].tolist():
+                name = _OPS[j]
+                if name in params:
+                    x, m = self._one(name, x, params[name], bound, order, mean)
+                    used = m if m is not None else used
+            return x, used
+        for k in range(4):
+            for j, name in enumerate(_OPS):
+                if name not in params:
+                    continue
+                sel = on & (perm[:, k] == j)
+                idx = sel.nonzero().flatten()
+                if idx.numel() == 0:
+                    continue
+                dev = idx.to(x.device)
+                sub = x if idx.numel() == n else x.index_select(0, dev)
+                sub_mean = None if mean is None else mean[idx.to(mean.device)]
+                y, m = self._one(name, sub, params[name][idx], bound, order, sub_mean)
+                if m is not None:
+                    used = torch.zeros(n, dtype=m.dtype, device=m.device) if used is None else used
+                    used[idx.to(m.device)] = m
+                x = y if idx.numel() == n else x.index_copy(0, dev, y)
+        return x, used
+
+    @staticmethod
+    def _one(name, x, f, bound, order, mean):
+        """One of the four on ``x`` with factors ``f`` → (result, contrast mean used or None)."""
+        if name == "brightness":
+            return F.brightness(x, f, bound), None
+        if name == "contrast":
+            m = F.gray_mean(x, order, bound) if mean is None else mean.to(x)
+            return F.contrast(x, f, m, bound), m
+        if name == "saturation":
+            return F.saturation(x, f, bound, order), None
+        return F.hue(x, f, bound, order), None
+
+
+class RandomGrayscale(ColorTransform):
+    """Grayscale (luma in every channel) with probability ``p`` per sample."""
+
+    def __init__(self, p: float = 0.1, *, channel_order=None):
+        super().__init__(p, channel_order)
+
+    def draw(self, ctx):
+        return {"apply": ctx.coin(self.p)}
+
+    def color(self, x, params, bound, order, mean=None):
+        F.check_channels(x, "RandomGrayscale")
+        idx = params["apply"].to(torch.bool).nonzero().flatten()
+        if idx.numel() == 0:
+            return x, None
+        dev = idx.to(x.device)
+        return x.index_copy(0, dev, F.to_gray(x.index_select(0, dev), order)), None
+
+
+class Normalize(Transform):
+    """``(x/255 − mean)/std`` for uint8 input (``(x − mean)/std`` for float input in [0, 1]);
+    output float CHW torch (``dtype``, default float32) whatever the input type.  Last in a
+    pipeline.  ``mean``/``std``: one per channel (or one number), in **RGB** order (ImageNet
+    defaults); for BGR input (``channel_order``) they are applied reversed, as
+    :func:`geomaug.color.normalize`.  :func:`denormalize` inverts it for display."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, dtype=torch.float32,
+                 channel_order=None):
+        super().__init__()
+        self.mean = _values(mean, "mean")
+        self.std = _values(std, "std")
+        if min(self.std) <= 0:
+            fail(f"std must be > 0 for every channel, got {std!r}")
+        if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+            fail(f"dtype must be float32, float64, float16 or bfloat16, got {dtype}")
+        self.dtype = dtype
+        self.channel_order = check_choice(channel_order, CHANNEL_ORDERS, "channel_order")
+
+    def apply(self, ctx, params):
+        ctx.normalize = (self, self.channel_order or ctx.channel_order)
+
+    def normalize(self, x: torch.Tensor, bound: float, order: str = "RGB") -> torch.Tensor:
+        c = x.shape[1]
+        work = torch.float64 if x.dtype == torch.float64 else torch.float32
+        mean = _color._mean_std(list(self.mean) * (c if len(self.mean) == 1 else 1), c, "mean", order)
+        std = _color._mean_std(list(self.std) * (c if len(self.std) == 1 else 1), c, "std", order)
+        inv = 1.0 / std
+        scale = (inv / bound).to(x.device, work).view(1, c, 1, 1)
+        bias = (-mean * inv).to(x.device, work).view(1, c, 1, 1)
+        out = torch.addcmul(bias, x.to(work), scale)  # (x/bound − mean)/std in one pass
+        return out.to(self.dtype).contiguous()
+
+
+def _values(v, name):
+    try:
+        t = torch.as_tensor(v, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a number or one number per channel, got {v!r}") from None
+    if t.numel() == 0 or not torch.isfinite(t).all():
+        fail(f"{name} must be finite numbers, got {v!r}")
+    return tuple(t.tolist())

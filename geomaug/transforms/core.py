@@ -1,0 +1,428 @@
+"""The machinery every transform shares: the call, drawing parameters, composing the matrix, and
+the one resampling pass; and the containers :class:`Compose`, :class:`RandomApply`, :class:`OneOf`.
+
+A call walks the transforms in order with a :class:`Context` that tracks, per sample, the composed
+forward matrix and the current size.  Each transform draws its parameters (CPU, float64, from the
+call's generator) unless they are given, then a geometric one multiplies its matrix in and a colour
+one is recorded.  Then the image is resampled once, the mask once, keypoints and boxes are mapped,
+the colour ops run on the resampled pixels in their listed order, and Normalize runs last.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from .._checks import fail
+from . import geometry as G
+from ._resample import BORDERS, resample
+from ._targets import read_targets
+
+INTERPOLATIONS = ("bilinear", "nearest")
+CHANNEL_ORDERS = ("RGB", "BGR")
+# Settings of the one resampling pass, and their defaults.
+PASS_DEFAULTS = {"border": "constant", "interpolation": "bilinear", "fill": 0.0,
+                 "ignore_index": 255}
+
+
+def check_probability(p, name="p"):
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(p).__name__}")
+    if not 0.0 <= p <= 1.0:
+        fail(f"{name} must be in [0, 1], got {p}")
+    return float(p)
+
+
+def check_choice(value, allowed, name):
+    if value is not None and value not in allowed:
+        fail(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def make_generator(generator=None, seed=None) -> torch.Generator | None:
+    if generator is not None and seed is not None:
+        fail("give generator= or seed=, not both")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        return torch.Generator().manual_seed(seed)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if generator is not None and generator.device.type != "cpu":
+        fail(f"generator must be a CPU generator (parameters are drawn on the CPU), got one on "
+             f"{generator.device}")
+    return generator
+
+
+@dataclass
+class ColorStep:
+    op: Any
+    params: dict
+    active: torch.Tensor  # (B,) bool: samples it acts on
+    stage: int  # number of geometric ops before it in the list
+    matrix: torch.Tensor  # composed matrix where it stands
+    sizes: torch.Tensor  # sizes where it stands
+
+
+@dataclass
+class Context:
+    """Per-sample state while walking the transforms (everything on the CPU)."""
+    batch: int
+    sizes: torch.Tensor  # (B, 2) int64 (h, w) where we are in the list
+    generator: torch.Generator | None
+    channel_order: str = "RGB"
+    matrix: torch.Tensor = None  # (B, 3, 3) float64 composed so far
+    active: torch.Tensor = None  # (B,) bool: the samples the current op acts on
+    all_active: bool = True
+    stage: int = 0
+    colors: list = field(default_factory=list)
+    normalize: Any = None
+    empty_size: tuple | None = None
+
+    def __post_init__(self):
+        self.matrix = G.eye(self.batch)
+        self.set_active(None)
+
+    # --- drawing helpers (float64 on the CPU, one value per sample) ---
+    def uniform(self, lo, hi, n: int | None = None) -> torch.Tensor:
+        u = torch.rand(self.batch if n is None else (self.batch, n), generator=self.generator,
+                       dtype=torch.float64)
+        return lo + (hi - lo) * u
+
+    def coin(self, p: float) -> torch.Tensor:
+        return torch.rand(self.batch, generator=self.generator, dtype=torch.float64) < p
+
+    def integers(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        """Uniform integers in [lo, hi] per sample (inclusive)."""
+        u = torch.rand(self.batch, generator=self.generator, dtype=torch.float64)
+        return (lo + torch.floor(u * (hi - lo + 1))).to(torch.int64).clamp(max=hi)
+
+    # --- applying ---
+    def add_geometry(self, matrix: torch.Tensor, sizes: torch.Tensor | None = None):
+        if self.all_active:
+            self.matrix = matrix @ self.matrix
+            if sizes is not None:
+                self.sizes = sizes.to(torch.int64)
+        else:
+            a = self.active
+            self.matrix = torch.where(a[:, None, None], matrix @ self.matrix, self.matrix)
+            if sizes is not None:
+                self.sizes = torch.where(a[:, None], sizes.to(torch.int64), self.sizes)
+        self.stage += 1
+
+    def set_active(self, active: torch.Tensor | None):
+        """Restrict the following ops to some samples (``None``: all of them)."""
+        self.all_active = active is None
+        self.active = torch.ones(self.batch, dtype=torch.bool) if active is None else active
+
+    def add_color(self, op, params: dict):
+        self.colors.append(ColorStep(op, params, self.active.clone(), self.stage,
+                                     self.matrix.clone(), self.sizes.clone()))
+
+
+class Transform:
+    """Base of every transform: ``t(image=..., mask=..., keypoints=..., boxes=...)``.
+
+    Subclasses implement ``draw(ctx) -> params`` (a dict of ``(B, ...)`` CPU tensors) and
+    ``apply(ctx, params)``.  Geometric ops set ``geometric = True`` and may declare pass settings
+    (``border``, ``interpolation``, ``fill``, ``ignore_index``; ``None`` = not declared).
+    """
+    geometric = False
+    color = False
+
+    def __init__(self):
+        self.settings = {}
+
+    # --- to override ---
+    def draw(self, ctx: Context) -> dict:
+        return {}
+
+    def apply(self, ctx: Context, params: dict) -> None:
+        raise NotImplementedError
+
+    def children(self) -> Sequence["Transform"]:
+        return ()
+
+    # --- shared ---
+    def step(self, ctx: Context, params) -> Any:
+        if params is None:
+            params = self.draw(ctx)
+        else:
+            params = self._check_params(params, ctx.batch)
+        try:
+            self.apply(ctx, params)
+        except KeyError as e:
+            fail(f"params for {type(self).__name__} lack the entry {e}: pass the params recorded "
+                 f"in out['params'] by the same pipeline")
+        return params
+
+    def _check_params(self, params, batch):
+        if not isinstance(params, dict):
+            fail(f"params for {type(self).__name__} must be a dict as recorded in "
+                 f"out['params'], got {type(params).__name__}")
+        out = {}
+        for k, v in params.items():
+            v = torch.as_tensor(v).cpu()
+            if v.dim() == 0 or v.shape[0] != batch:
+                fail(f"params['{k}'] of {type(self).__name__} must have {batch} rows (one per "
+                     f"sample), got shape {tuple(v.shape)}")
+            out[k] = v
+        return out
+
+    def walk(self):
+        yield self
+        for c in self.children():
+            yield from c.walk()
+
+    def __call__(self, image=None, mask=None, keypoints=None, boxes=None, *, params=None,
+                 generator: torch.Generator | None = None, seed: int | None = None, size=None):
+        """Transform the given targets; returns a dict with the same keys plus ``matrix``
+        (source → output), ``visible`` (with keypoints) and ``params`` (to replay the call).
+
+        Args:
+            image: torch ``(C, H, W)``/``(B, C, H, W)`` (any memory format), numpy ``(H, W, C)``/
+                ``(H, W)``, or a PIL image; uint8 (0..255) or float (0..1).
+            mask: ``(H, W)``, ``(B, H, W)``, ``(B, 1, H, W)`` (numpy ``(H, W)``/``(H, W, 1)``, PIL),
+                any integer dtype (kept).
+            keypoints: ``(K, 2)``/``(B, K, 2)`` (x, y) floats.  boxes: xyxy ``(N, 4)``/``(B, N, 4)``.
+            params: the ``out["params"]`` of an earlier call: replays it exactly.
+            generator / seed: where the parameters are drawn from (default: torch's global RNG).
+            size: ``(H, W)`` of the image, needed only when neither image nor mask is given.
+        """
+        targets = read_targets(image, mask, keypoints, boxes, size)
+        return run(self, targets, params, make_generator(generator, seed))
+
+    def replay(self, params, **targets):
+        """``t(**targets, params=params)``: the same augmentation again (e.g. on another target)."""
+        return self(**targets, params=params)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                         if not k.startswith("_") and k != "settings" and v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+def pass_settings(root: Transform) -> dict:
+    """The resampling settings of a pipeline: what its geometric ops (and containers) declare.
+
+    One pass has one border mode, interpolation, fill and ignore_index.  Ops that declare none
+    take the pipeline's (default: constant border, bilinear, fill 0, ignore_index 255); ops that
+    declare different values raise InputError naming them.
+    """
+    chosen: dict[str, tuple[Any, str]] = {}
+    for t in root.walk():
+        for key, value in t.settings.items():
+            if value is None:
+                continue
+            if key in chosen and not _same(chosen[key][0], value):
+                fail(f"one resampling pass has one {key}: {chosen[key][1]} declares "
+                     f"{chosen[key][0]!r} but {type(t).__name__} declares {value!r}; declare it "
+                     f"once (e.g. on the Compose)")
+            chosen.setdefault(key, (value, type(t).__name__))
+    out = dict(PASS_DEFAULTS)
+    out.update({k: v for k, (v, _) in chosen.items()})
+    return out
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return list(a if isinstance(a, (list, tuple)) else [a]) == \
+            list(b if isinstance(b, (list, tuple)) else [b])
+    return a == b
+
+
+def check_pass_settings(border=None, interpolation=None, fill=None, ignore_index=None) -> dict:
+    check_choice(border, BORDERS, "border")
+    check_choice(interpolation, INTERPOLATIONS, "interpolation")
+    if fill is not None:
+        vals = list(fill) if isinstance(fill, (list, tuple)) else [fill]
+        if not vals or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                               for v in vals):
+            raise TypeError(f"fill must be a number or a sequence of numbers, got {fill!r}")
+    if ignore_index is not None and (isinstance(ignore_index, bool) or
+                                     not isinstance(ignore_index, int)):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    return {"border": border, "interpolation": interpolation, "fill": fill,
+            "ignore_index": ignore_index}
+
+
+class Compose(Transform):
+    """Run transforms in order: geometric ones compose into one matrix per sample, applied in one
+    resampling pass; colour ops act on the resampled pixels in their listed order; Normalize last.
+
+    Args:
+        transforms: the transforms, in order.
+        flip_pairs: keypoint index pairs ``[(left, right), ...]`` swapped wherever the composed
+            matrix mirrors (so two flips cancel).  Flips may also declare them.
+        channel_order: ``"RGB"`` (default) or ``"BGR"``: the order of the input's channels, for the
+            colour ops that depend on it (an op's own ``channel_order`` wins).
+        border, interpolation, fill, ignore_index: settings of the resampling pass (see
+            :func:`pass_settings`); the geometric ops may declare them instead.
+
+    Example:
+        >>> t = Compose([HorizontalFlip(), RandomAffine(degrees=15), CenterCrop(224), Normalize()],
+        ...             flip_pairs=[(0, 1)])
+        >>> out = t(image=img, mask=mask, keypoints=kp, seed=0)
+        >>> out["image"].shape, out["matrix"].shape, out["visible"].shape
+    """
+
+    def __init__(self, transforms: Sequence[Transform], *, flip_pairs=None, channel_order=None,
+                 border=None, interpolation=None, fill=None, ignore_index=None):
+        super().__init__()
+        self.transforms = _check_list(transforms, "transforms")
+        self.flip_pairs = _check_pairs(flip_pairs)
+        self.channel_order = check_choice(channel_order, CHANNEL_ORDERS, "channel_order")
+        self.settings = check_pass_settings(border, interpolation, fill, ignore_index)
+        self.settings["flip_pairs"] = self.flip_pairs
+        pass_settings(self)  # raise now on conflicting declarations
+        _check_normalize_last(self)
+
+    def children(self):
+        return self.transforms
+
+    def step(self, ctx, params):
+        if params is not None and (not isinstance(params, (list, tuple)) or
+                                   len(params) != len(self.transforms)):
+            fail(f"params for Compose must be a list of {len(self.transforms)} entries as "
+                 f"recorded in out['params'], got {type(params).__name__}")
+        outer = ctx.channel_order
+        ctx.channel_order = getattr(self, "channel_order", None) or outer
+        try:
+            return [t.step(ctx, None if params is None else p)
+                    for t, p in zip(self.transforms, params or [None] * len(self.transforms))]
+        finally:
+            ctx.channel_order = outer
+
+
+class RandomApply(Transform):
+    """Apply ``transforms`` (in order) to each sample with probability ``p`` (drawn per sample)."""
+
+    def __init__(self, transforms: Sequence[Transform] | Transform, p: float = 0.5):
+        super().__init__()
+        if isinstance(transforms, Transform):
+            transforms = [transforms]
+        self.transforms = _check_list(transforms, "transforms")
+        self.p = check_probability(p)
+
+    def children(self):
+        return self.transforms
+
+    def step(self, ctx, params):
+        if params is None:
+            applied = ctx.coin(self.p)
+            inner = None
+        else:
+            if not isinstance(params, dict) or set(params) != {"apply", "params"}:
+                fail("params for RandomApply must be {'apply': (B,) bool, 'params': [...]}")
+            applied = torch.as_tensor(params["apply"]).to(torch.bool).reshape(ctx.batch)
+            inner = params["params"]
+        outer, outer_all = ctx.active, ctx.all_active
+        ctx.set_active(outer & applied)
+        try:
+            inner = Compose.step(self, ctx, inner)
+        finally:
+            ctx.set_active(None if outer_all else outer)
+        return {"apply": applied, "params": inner}
+
+
+class OneOf(Transform):
+    """Apply one of ``transforms`` to each sample, chosen per sample with ``weights``
+    (default equal), and the whole with probability ``p``."""
+
+    def __init__(self, transforms: Sequence[Transform], weights=None, p: float = 1.0):
+        super().__init__()
+        self.transforms = _check_list(transforms, "transforms")
+        if not self.transforms:
+            fail("OneOf needs at least one transform, got none")
+        if weights is None:
+            weights = [1.0] * len(self.transforms)
+        w = torch.as_tensor(weights, dtype=torch.float64)
+        if w.shape != (len(self.transforms),) or not torch.isfinite(w).all() or (w < 0).any() \
+                or w.sum() <= 0:
+            fail(f"weights must be {len(self.transforms)} non-negative numbers, not all zero, "
+                 f"got {weights!r}")
+        self.weights = [float(v) for v in w / w.sum()]
+        self.p = check_probability(p)
+
+    def children(self):
+        return self.transforms
+
+    def step(self, ctx, params):
+        n = len(self.transforms)
+        if params is None:
+            u = torch.rand(ctx.batch, generator=ctx.generator, dtype=torch.float64)
+            cdf = torch.cumsum(torch.tensor(self.weights, dtype=torch.float64), 0)
+            index = torch.searchsorted(cdf, u, right=True).clamp(max=n - 1)
+            index = torch.where(ctx.coin(self.p), index, torch.full_like(index, -1))
+            inner = [None] * n
+        else:
+            if not isinstance(params, dict) or set(params) != {"index", "params"}:
+                fail("params for OneOf must be {'index': (B,) int, 'params': [...]}")
+            index = torch.as_tensor(params["index"]).to(torch.int64).reshape(ctx.batch)
+            inner = params["params"]
+        outer, outer_all = ctx.active, ctx.all_active
+        out = []
+        try:
+            for i, (t, p) in enumerate(zip(self.transforms, inner)):
+                ctx.set_active(outer & (index == i))
+                out.append(t.step(ctx, p))
+        finally:
+            ctx.set_active(None if outer_all else outer)
+        return {"index": index, "params": out}
+
+
+def _check_list(transforms, name):
+    if isinstance(transforms, Transform) or not isinstance(transforms, (list, tuple)):
+        raise TypeError(f"{name} must be a list of transforms, got {type(transforms).__name__}")
+    for i, t in enumerate(transforms):
+        if not isinstance(t, Transform):
+            raise TypeError(f"{name}[{i}] must be a geomaug transform, got {type(t).__name__}")
+    return list(transforms)
+
+
+def _check_pairs(pairs):
+    if pairs is None:
+        return None
+    try:
+        out = [(int(i), int(j)) for i, j in pairs]
+    except (TypeError, ValueError):
+        fail(f"flip_pairs must be a list of (i, j) index pairs, got {pairs!r}")
+    seen = [k for p in out for k in p]
+    if len(seen) != len(set(seen)) or any(k < 0 for k in seen):
+        fail(f"flip_pairs must pair distinct non-negative indices, each at most once, got {out}")
+    return out
+
+
+def _check_normalize_last(root):
+    from .color import Normalize
+
+    def find(t, top):
+        for i, c in enumerate(t.children()):
+            if isinstance(c, Normalize) and not (top and i == len(t.children()) - 1):
+                fail(f"Normalize must be the last transform of the pipeline, found it at "
+                     f"position {i} of {type(t).__name__}")
+            find(c, False)
+
+    find(root, True)
+
+
+def run(root: Transform, targets, params, generator) -> dict:
+    """Draw (or replay) the parameters, then transform every target in one pass."""
+    from ._apply import finish
+
+    B = targets.batch
+    h, w = targets.size
+    ctx = Context(batch=B, sizes=torch.tensor([[h, w]], dtype=torch.int64).expand(B, 2).clone(),
+                  generator=generator,
+                  channel_order=getattr(root, "channel_order", None) or "RGB")
+    settings = pass_settings(root)
+    params = root.step(ctx, params)
+    if B == 0:  # an empty batch keeps its shape: the output size of one probe sample
+        probe = Context(batch=1, sizes=torch.tensor([[h, w]], dtype=torch.int64),
+                        generator=torch.Generator().manual_seed(0),
+                        channel_order=ctx.channel_order)
+        root.step(probe, None)
+        ctx.sizes = probe.sizes[:0]
+        ctx.empty_size = tuple(int(v) for v in probe.sizes[0])
+    return finish(root, ctx, targets, params, settings)

@@ -1,0 +1,197 @@
+"""Matrices of the geometric ops, and mapping keypoints and boxes through them (forward and back).
+
+Convention: pixel (row i, col j) has its centre at (x=j, y=i), an image of width W spans
+[-0.5, W-0.5]; matrices are 3x3 forward (source → destination pixels), batched as ``(B, 3, 3)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._checks import fail
+
+_F64 = torch.float64
+
+
+def eye(batch: int) -> torch.Tensor:
+    return torch.eye(3, dtype=_F64).expand(batch, 3, 3).clone()
+
+
+def _affine(a, b, c, d, tx, ty) -> torch.Tensor:
+    """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
+    vals = torch.broadcast_tensors(*[torch.as_tensor(v, dtype=_F64) for v in (a, b, tx, c, d, ty)])
+    z = torch.zeros_like(vals[0])
+    return torch.stack([*vals, z, z, z + 1], -1).reshape(*vals[0].shape, 3, 3)
+
+
+def translation(tx, ty) -> torch.Tensor:
+    """x' = x + tx, y' = y + ty."""
+    tx = torch.as_tensor(tx, dtype=_F64)
+    return _affine(torch.ones_like(tx), 0.0, 0.0, 1.0, tx, ty)
+
+
+def resize(h, w, new_h, new_w) -> torch.Tensor:
+    """Resize (h, w) → (new_h, new_w): x' = (x + 0.5)·new_w/w − 0.5 (pixel areas map onto areas)."""
+    sx = torch.as_tensor(new_w, dtype=_F64) / torch.as_tensor(w, dtype=_F64)
+    sy = torch.as_tensor(new_h, dtype=_F64) / torch.as_tensor(h, dtype=_F64)
+    return _affine(sx, 0.0, 0.0, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
+
+
+def hflip(w) -> torch.Tensor:
+    """x' = (W − 1) − x."""
+    w = torch.as_tensor(w, dtype=_F64)
+    return _affine(-torch.ones_like(w), 0.0, 0.0, 1.0, w - 1, 0.0)
+
+
+def vflip(h) -> torch.Tensor:
+    """y' = (H − 1) − y."""
+    h = torch.as_tensor(h, dtype=_F64)
+    return _affine(torch.ones_like(h), 0.0, 0.0, -1.0, 0.0, h - 1)
+
+
+def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> torch.Tensor:
+    """Scale, then shear, then rotate about the image centre ((W−1)/2, (H−1)/2), then translate.
+
+    ``angle`` in degrees, positive = counter-clockwise on screen (y down), as ``cv2`` and
+    torchvision's ``rotate``; ``shear_x``/``shear_y`` in degrees (x' = x + tan(shear_x)·y, then
+    y' = y + tan(shear_y)·x); ``tx``/``ty`` in pixels.  All ``(B,)``.
+    """
+    t = torch.deg2rad(torch.as_tensor(angle, dtype=_F64))
+    cos, sin = torch.cos(t), torch.sin(t)
+    kx = torch.tan(torch.deg2rad(torch.as_tensor(shear_x, dtype=_F64)))
+    ky = torch.tan(torch.deg2rad(torch.as_tensor(shear_y, dtype=_F64)))
+    s = torch.as_tensor(scale, dtype=_F64)
+    # R = [[cos, sin], [-sin, cos]] (CCW on screen), Sh = [[1, kx], [ky, 1 + kx·ky]], S = s·I.
+    sh = [[torch.ones_like(kx), kx], [ky, 1 + kx * ky]]
+    a = s * (cos * sh[0][0] + sin * sh[1][0])
+    b = s * (cos * sh[0][1] + sin * sh[1][1])
+    c = s * (-sin * sh[0][0] + cos * sh[1][0])
+    d = s * (-sin * sh[0][1] + cos * sh[1][1])
+    cx = (torch.as_tensor(w, dtype=_F64) - 1) / 2
+    cy = (torch.as_tensor(h, dtype=_F64) - 1) / 2
+    return _affine(a, b, c, d, cx - a * cx - b * cy + tx, cy - c * cx - d * cy + ty)
+
+
+def mirrors(matrix: torch.Tensor) -> torch.Tensor:
+    """Whether each matrix reverses orientation (det of its 2x2 part < 0): flip pairs swap there."""
+    m = matrix.to(_F64)
+    return (m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]) < 0
+
+
+# ---- public mapping helpers -------------------------------------------------------------------
+
+def _as_tensor(x, name):
+    if isinstance(x, torch.Tensor):
+        return x, True
+    try:
+        return torch.from_numpy(np.asarray(x, dtype=np.float64)), False
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a tensor or array, got {type(x).__name__}") from None
+
+
+def _batched_matrix(matrix, points: torch.Tensor) -> torch.Tensor:
+    m, _ = _as_tensor(matrix, "matrix")
+    if m.shape[-2:] != (3, 3) or m.dim() not in (2, 3):
+        fail(f"matrix must be (3, 3) or (B, 3, 3), got shape {tuple(m.shape)}")
+    if m.dim() == 3 and (points.dim() < 3 or points.shape[0] != m.shape[0]):
+        fail(f"matrix is {tuple(m.shape)} but the points are {tuple(points.shape)}: a batch of "
+             f"B matrices maps points of shape (B, K, 2)")
+    m = m.to(device=points.device, dtype=_F64)
+    return m if m.dim() == 2 else m.reshape(m.shape[0], *([1] * (points.dim() - 3)), 3, 3)
+
+
+def map_points(points, matrix):
+    """Map ``(..., K, 2)`` (x, y) points through forward ``matrix`` ``(3, 3)`` or ``(B, 3, 3)``.
+
+    Returns the same type (torch/numpy) and float dtype as ``points``.
+
+    Convention: pixel (row i, col j) is at (x=j, y=i); ``matrix`` maps source to destination.
+
+    Example:
+        >>> map_points(torch.tensor([[0., 0.]]), hflip(torch.tensor(10.)))
+        tensor([[9., 0.]])
+    """
+    p, is_torch = _as_tensor(points, "points")
+    if p.shape[-1:] != (2,):
+        fail(f"points must be (..., K, 2), got shape {tuple(p.shape)}")
+    m = _batched_matrix(matrix, p)
+    q = p.to(_F64)
+    xy = q @ m[..., :2, :2].transpose(-1, -2) + m[..., :2, 2].unsqueeze(-2)
+    w = q @ m[..., 2:, :2].transpose(-1, -2) + m[..., 2:, 2:].transpose(-1, -2)
+    out = (xy / w).to(p.dtype if p.dtype.is_floating_point else _F64)
+    return out if is_torch else out.numpy()
+
+
+def map_boxes(boxes, matrix):
+    """Map xyxy ``(..., N, 4)`` boxes: the axis-aligned box of the four mapped corners.
+
+    Convention: box edges in pixel coordinates (a whole W×H image is (-0.5, -0.5, W-0.5, H-0.5));
+    ``matrix`` (3, 3)/(B, 3, 3) maps source to destination.
+
+    Example:
+        >>> map_boxes(torch.tensor([[1., 2., 4., 5.]]), hflip(torch.tensor(10.)))
+        tensor([[5., 2., 8., 5.]])
+    """
+    b, is_torch = _as_tensor(boxes, "boxes")
+    if b.shape[-1:] != (4,):
+        fail(f"boxes must be (..., N, 4) xyxy, got shape {tuple(b.shape)}")
+    x1, y1, x2, y2 = b.unbind(-1)
+    corners = torch.stack([torch.stack(c, -1) for c in
+                           ((x1, y1), (x2, y1), (x2, y2), (x1, y2))], -2)  # (..., N, 4, 2)
+    flat = corners.reshape(*b.shape[:-2], -1, 2)
+    mapped = map_points(flat, matrix).reshape(corners.shape)
+    out = torch.cat([mapped.amin(-2), mapped.amax(-2)], -1)
+    return out if is_torch else out.numpy()
+
+
+def inverse_points(points, matrix, flip_pairs=None):
+    """Map points from the augmented frame back to the source: ``matrix⁻¹``, and where the matrix
+    mirrors, the ``flip_pairs`` swap undone so index i is again the source's point i.
+
+    Convention: ``matrix`` is the forward (source → augmented) matrix a transform returned.
+
+    Example:
+        >>> out = t(image=img, keypoints=kp)
+        >>> back = inverse_points(out["keypoints"], out["matrix"], flip_pairs)  # ≈ kp
+    """
+    p, is_torch = _as_tensor(points, "points")
+    m, _ = _as_tensor(matrix, "matrix")
+    m = m.to(_F64)
+    out = map_points(p, torch.linalg.inv(m))
+    out = torch.as_tensor(out)
+    if flip_pairs:
+        out = swap_pairs(out, mirrors(m), flip_pairs)
+    return out if is_torch else out.numpy()
+
+
+def inverse_boxes(boxes, matrix):
+    """Map xyxy boxes from the augmented frame back to the source (box of the mapped corners).
+
+    Convention: ``matrix`` is the forward (source → augmented) matrix a transform returned.
+
+    Example:
+        >>> back = inverse_boxes(out["boxes"], out["matrix"])
+    """
+    m, _ = _as_tensor(matrix, "matrix")
+    return map_boxes(boxes, torch.linalg.inv(m.to(_F64)))
+
+
+def pair_permutation(flip_pairs, k: int) -> torch.Tensor:
+    perm = torch.arange(k)
+    for i, j in flip_pairs:
+        if not (0 <= i < k and 0 <= j < k):
+            fail(f"flip_pairs holds index pair ({i}, {j}) but there are only {k} keypoints")
+        perm[i], perm[j] = j, i
+    return perm
+
+
+def swap_pairs(points: torch.Tensor, mirrored: torch.Tensor, flip_pairs) -> torch.Tensor:
+    """Swap the listed index pairs of ``points`` ``(K, 2)``/``(B, K, 2)`` where ``mirrored``."""
+    if not flip_pairs:
+        return points
+    perm = pair_permutation(flip_pairs, points.shape[-2]).to(points.device)
+    swapped = points.index_select(points.dim() - 2, perm)
+    mirrored = mirrored.to(points.device)
+    while mirrored.dim() < points.dim():
+        mirrored = mirrored.unsqueeze(-1)
+    return torch.where(mirrored, swapped, points)

@@ -1,0 +1,383 @@
+"""geomaug.transforms core: conventions of the matrices, target types in and out, one matrix per
+sample, replay, flip pairs, inverse mapping, settings rules, bad input."""
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import geomaug
+import geomaug.transforms as T
+from geomaug.transforms import geometry as G
+
+
+def _img(rng, shape, dtype=torch.uint8):
+    a = rng.integers(0, 256, shape)
+    return torch.from_numpy(a.astype(np.uint8)) if dtype == torch.uint8 else \
+        torch.from_numpy(a / 255.0).to(dtype)
+
+
+# ---- matrices -----------------------------------------------------------------------------------
+
+def test_matrix_conventions(rng):
+    W, H = int(rng.integers(2, 50)), int(rng.integers(2, 50))
+    x, y = rng.uniform(-1, W), rng.uniform(-1, H)
+    p = torch.tensor([[x, y]], dtype=torch.float64)
+    assert torch.allclose(G.map_points(p, G.hflip(torch.tensor(float(W)))), torch.tensor([[W - 1 - x, y]], dtype=torch.float64))
+    assert torch.allclose(G.map_points(p, G.vflip(torch.tensor(float(H)))), torch.tensor([[x, H - 1 - y]], dtype=torch.float64))
+    W2 = int(rng.integers(1, 80))
+    m = G.resize(torch.tensor(float(H)), torch.tensor(float(W)), float(H), float(W2))
+    assert torch.allclose(G.map_points(p, m)[0, 0], torch.tensor((x + 0.5) * W2 / W - 0.5, dtype=torch.float64))
+    # whole-image area maps onto the whole output area
+    assert torch.allclose(G.map_points(torch.tensor([[-0.5, 0.0]]), m.float())[0, 0], torch.tensor(-0.5))
+
+
+def test_rotation_about_centre_matches_cv2(rng):
+    cv2 = pytest.importorskip("cv2")
+    H, W = int(rng.integers(5, 60)), int(rng.integers(5, 60))
+    angle, scale = float(rng.uniform(-180, 180)), float(rng.uniform(0.5, 2))
+    m = G.centered_affine(torch.tensor(angle), torch.tensor(scale), 0.0, 0.0, 0.0, 0.0,
+                          torch.tensor(float(H)), torch.tensor(float(W)))
+    ref = cv2.getRotationMatrix2D(((W - 1) / 2, (H - 1) / 2), angle, scale)
+    np.testing.assert_allclose(m[:2].numpy(), ref, atol=1e-5)  # cv2 keeps the centre as float32
+
+
+def test_shear_matrix(rng):
+    kx = float(rng.uniform(-30, 30))
+    m = G.centered_affine(torch.tensor(0.0), torch.tensor(1.0), torch.tensor(kx, dtype=torch.float64), 0.0, 0.0, 0.0,
+                          torch.tensor(11.0), torch.tensor(11.0))
+    # about the centre (5, 5): x' = x + tan(kx) (y - 5)
+    q = G.map_points(torch.tensor([[5.0, 8.0]], dtype=torch.float64), m)
+    assert math.isclose(float(q[0, 0]), 5 + math.tan(math.radians(kx)) * 3, abs_tol=1e-9)
+
+
+# ---- targets in, targets out --------------------------------------------------------------------
+
+def test_types_and_layouts_round_trip(rng):
+    t = T.Compose([T.HorizontalFlip(p=1.0), T.RandomCrop((9, 11))])
+    hwc = rng.integers(0, 256, (13, 17, 3)).astype(np.uint8)
+    hwc.flags.writeable = False  # read-only numpy
+    out = t(image=hwc, mask=rng.integers(0, 4, (13, 17)).astype(np.int16), keypoints=[[1.0, 2.0]],
+            seed=1)
+    assert isinstance(out["image"], np.ndarray) and out["image"].shape == (9, 11, 3)
+    assert out["image"].dtype == np.uint8
+    assert out["mask"].dtype == np.int16 and out["mask"].shape == (9, 11)
+    assert isinstance(out["matrix"], np.ndarray) and out["matrix"].shape == (3, 3)
+    assert isinstance(out["keypoints"], np.ndarray) and out["keypoints"].shape == (1, 2)
+    # the content: flip then crop, i.e. out[i, j] = in[top + i, W-1-(left + j)]
+    top, left = int(out["params"][1]["top"][0]), int(out["params"][1]["left"][0])
+    np.testing.assert_array_equal(out["image"], hwc[top:top + 9, ::-1][:, left:left + 11])
+    gray = hwc[..., 0].copy()
+    o2 = t(image=gray, params=out["params"])
+    np.testing.assert_array_equal(o2["image"], gray[top:top + 9, ::-1][:, left:left + 11])
+    # torch, channels-last batch: layout kept
+    x = _img(rng, (2, 3, 13, 17)).contiguous(memory_format=torch.channels_last)
+    o3 = t(image=x, seed=2)
+    assert o3["image"].shape == (2, 3, 9, 11)
+    assert o3["image"].is_contiguous(memory_format=torch.channels_last)
+    assert o3["matrix"].shape == (2, 3, 3) and o3["matrix"].dtype == torch.float64
+
+
+def test_pil_in_pil_out(rng):
+    Image = pytest.importorskip("PIL.Image")
+    a = rng.integers(0, 256, (12, 10, 3)).astype(np.uint8)
+    out = T.HorizontalFlip(p=1.0)(image=Image.fromarray(a), mask=Image.fromarray(a[..., 0]))
+    assert isinstance(out["image"], Image.Image) and out["image"].size == (10, 12)
+    np.testing.assert_array_equal(np.asarray(out["image"]), a[:, ::-1])
+    np.testing.assert_array_equal(np.asarray(out["mask"]), a[:, ::-1, 0])
+    norm = T.Compose([T.HorizontalFlip(p=1.0), T.Normalize()])(image=Image.fromarray(a))["image"]
+    assert isinstance(norm, torch.Tensor) and norm.shape == (3, 12, 10) and norm.dtype == torch.float32
+
+
+@pytest.mark.parametrize("shape", [(13, 17), (3, 13, 17), (3, 1, 13, 17)])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
+def test_mask_shapes_and_dtypes_kept(rng, shape, dtype):
+    m = torch.from_numpy(rng.integers(0, 5, shape)).to(dtype)
+    out = T.Compose([T.RandomCrop(20)], ignore_index=100)(mask=m, seed=3)
+    assert out["mask"].dtype == dtype
+    assert out["mask"].shape == shape[:-2] + (20, 20)
+    assert set(out["mask"].unique().tolist()) <= set(m.unique().tolist()) | {100}
+
+
+def test_noncontiguous_and_float64(rng):
+    x = _img(rng, (3, 17, 26), torch.float64)[:, :, ::2]  # non-contiguous
+    out = T.HorizontalFlip(p=1.0)(image=x)
+    assert out["image"].dtype == torch.float64
+    assert torch.equal(out["image"], x.flip(-1))
+
+
+def test_keypoints_only_need_size_and_k0(rng):
+    kp = torch.from_numpy(rng.uniform(0, 10, (4, 2))).float()
+    out = T.HorizontalFlip(p=1.0)(keypoints=kp, size=(10, 12))
+    assert out["keypoints"].dtype == torch.float32
+    assert torch.allclose(out["keypoints"][:, 0], 11 - kp[:, 0])
+    out = T.RandomAffine(30)(image=torch.zeros(3, 8, 8), keypoints=torch.zeros(0, 2), seed=0)
+    assert out["keypoints"].shape == (0, 2) and out["visible"].shape == (0,)
+    out = T.RandomAffine(30)(image=torch.zeros(2, 3, 8, 8), keypoints=torch.zeros(2, 0, 2), seed=0)
+    assert out["keypoints"].shape == (2, 0, 2)
+    with pytest.raises(geomaug.InputError, match="size"):
+        T.HorizontalFlip()(keypoints=kp)
+
+
+def test_unbatched_keypoints_with_batch_get_each_matrix(rng):
+    x = _img(rng, (3, 3, 10, 10))
+    kp = torch.tensor([[1.0, 2.0]])
+    out = T.RandomAffine(40)(image=x, keypoints=kp, seed=5)
+    assert out["keypoints"].shape == (3, 1, 2)
+    assert torch.allclose(out["keypoints"].double(), G.map_points(kp.double().expand(3, 1, 2), out["matrix"]))
+
+
+# ---- one matrix, composition, replay -----------------------------------------------------------
+
+def test_compose_matrix_is_product_in_order(rng):
+    ops = [T.HorizontalFlip(p=1.0), T.RandomScale((0.5, 2.0)), T.Rotate(45), T.RandomCrop(12),
+           T.RandomAffine(10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5)]
+    x = _img(rng, (3, 20, 24))
+    out = T.Compose(ops)(image=x, seed=int(rng.integers(1 << 30)))
+    # each op alone with its recorded params, chained on the sizes it sees
+    m = torch.eye(3, dtype=torch.float64)
+    cur = x
+    for op, p in zip(ops, out["params"]):
+        o = op(image=cur, params=p)
+        m = o["matrix"] @ m
+        cur = o["image"]
+    assert torch.allclose(out["matrix"], m, atol=1e-12)
+    assert out["image"].shape == cur.shape
+
+
+def test_same_seed_same_result_and_replay(rng):
+    t = T.Compose([T.ColorJitter(0.4, 0.4, 0.4, 0.1), T.HorizontalFlip(), T.RandomAffine(30, scale=(0.8, 1.2)),
+                   T.RandomCrop(10), T.Normalize()])
+    x = _img(rng, (3, 3, 15, 14))
+    a, b = t(image=x, seed=7), t(image=x, seed=7)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["matrix"], b["matrix"])
+    c = t.replay(a["params"], image=x)
+    assert torch.equal(a["image"], c["image"])
+    g = torch.Generator().manual_seed(7)
+    assert torch.equal(t(image=x, generator=g)["image"], a["image"])
+    assert not torch.equal(t(image=x, seed=8)["matrix"], a["matrix"])
+
+
+def test_batch_equals_one_by_one(rng):
+    t = T.Compose([T.ColorJitter(0.5, 0.5, 0.5, 0.2), T.RandomGrayscale(0.5), T.HorizontalFlip(flip_pairs=[(0, 1)]),
+                   T.RandomScale((0.6, 1.8)), T.RandomAffine(20, shear=10), T.RandomCrop((11, 9))])
+    B = 5
+    x = _img(rng, (B, 3, 16, 13))
+    m = torch.from_numpy(rng.integers(0, 4, (B, 16, 13))).to(torch.uint8)
+    kp = torch.from_numpy(rng.uniform(0, 12, (B, 3, 2)))
+    out = t(image=x, mask=m, keypoints=kp, seed=int(rng.integers(1 << 30)))
+
+    def one(params, b):
+        if isinstance(params, list):
+            return [one(p, b) for p in params]
+        return {k: (one(v, b) if k == "params" else v[b:b + 1]) for k, v in params.items()}
+
+    for b in range(B):
+        o = t(image=x[b], mask=m[b], keypoints=kp[b], params=one(out["params"], b))
+        assert (o["image"].int() - out["image"][b].int()).abs().max() <= 1  # float rounding only
+        assert torch.equal(o["mask"], out["mask"][b])
+        assert torch.allclose(o["keypoints"], out["keypoints"][b])
+        assert torch.equal(o["matrix"], out["matrix"][b])
+
+
+def test_random_apply_and_one_of(rng):
+    B = 64
+    x = torch.zeros(B, 1, 6, 6)
+    out = T.RandomApply([T.HorizontalFlip(p=1.0)], p=0.5)(image=x, seed=1)
+    flipped = out["matrix"][:, 0, 0] < 0
+    assert torch.equal(flipped, out["params"]["apply"])
+    assert 10 < int(flipped.sum()) < 54
+    one = T.OneOf([T.HorizontalFlip(p=1.0), T.VerticalFlip(p=1.0)], weights=[1, 3])
+    out = one(image=x, seed=2)
+    idx = out["params"]["index"]
+    assert torch.equal(out["matrix"][:, 0, 0] < 0, idx == 0)
+    assert torch.equal(out["matrix"][:, 1, 1] < 0, idx == 1)
+    assert int((idx == 1).sum()) > int((idx == 0).sum())
+    again = one(image=x, params=out["params"])
+    assert torch.equal(again["matrix"], out["matrix"])
+
+
+# ---- flip pairs, inverse, boxes -----------------------------------------------------------------
+
+def test_flip_pairs_follow_the_composed_matrix(rng):
+    kp = torch.tensor([[2.0, 3.0], [7.0, 3.0], [4.5, 6.0]])
+    img = torch.zeros(3, 10, 10)
+    one = T.Compose([T.HorizontalFlip(p=1.0)], flip_pairs=[(0, 1)])(image=img, keypoints=kp)
+    assert torch.allclose(one["keypoints"], torch.tensor([[2.0, 3.0], [7.0, 3.0], [4.5, 6.0]]))  # swapped back onto themselves
+    two = T.Compose([T.HorizontalFlip(p=1.0, flip_pairs=[(0, 1)]), T.VerticalFlip(p=1.0)])(image=img, keypoints=kp)
+    assert torch.allclose(two["keypoints"], torch.tensor([[7.0, 6.0], [2.0, 6.0], [4.5, 3.0]]))  # 180°: no swap
+    v = T.VerticalFlip(p=1.0, flip_pairs=[(0, 1)])(image=img, keypoints=kp)
+    assert torch.allclose(v["keypoints"], torch.tensor([[7.0, 6.0], [2.0, 6.0], [4.5, 3.0]]))
+    with pytest.raises(geomaug.InputError, match="flip_pairs"):
+        T.HorizontalFlip(p=1.0, flip_pairs=[(0, 5)])(image=img, keypoints=kp)
+    with pytest.raises(geomaug.InputError, match="flip_pairs"):
+        T.Compose([T.HorizontalFlip(flip_pairs=[(0, 1)])], flip_pairs=[(1, 2)])
+
+
+def test_inverse_points_and_boxes(rng):
+    t = T.Compose([T.HorizontalFlip(), T.RandomAffine(30, translate=(0.2, 0.2), scale=(0.5, 2), shear=20),
+                   T.RandomCrop(20)], flip_pairs=[(0, 1), (2, 3)])
+    kp = torch.from_numpy(rng.uniform(-5, 30, (4, 5, 2)))
+    boxes = torch.tensor([[[1.0, 2.0, 5.0, 9.0]]]).expand(4, 1, 4)
+    out = t(image=torch.zeros(4, 1, 25, 25), keypoints=kp, boxes=boxes, seed=int(rng.integers(1 << 30)))
+    back = T.inverse_points(out["keypoints"], out["matrix"], flip_pairs=[(0, 1), (2, 3)])
+    assert (back - kp).abs().max() < 1e-9
+    # boxes: the mapped box contains every mapped corner; mapping back contains the original
+    bb = T.inverse_boxes(out["boxes"], out["matrix"])
+    assert (bb[..., :2] <= boxes[..., :2] + 1e-9).all() and (bb[..., 2:] >= boxes[..., 2:] - 1e-9).all()
+    np_back = T.inverse_points(out["keypoints"].numpy(), out["matrix"].numpy(), [(0, 1), (2, 3)])
+    assert isinstance(np_back, np.ndarray) and np.abs(np_back - kp.numpy()).max() < 1e-9
+
+
+def test_box_flip_and_corners():
+    out = T.HorizontalFlip(p=1.0)(boxes=torch.tensor([[1.0, 2.0, 4.0, 5.0]]), size=(10, 10))
+    assert torch.equal(out["boxes"], torch.tensor([[5.0, 2.0, 8.0, 5.0]]))
+    whole = torch.tensor([[-0.5, -0.5, 9.5, 9.5]])
+    assert torch.allclose(T.Resize((20, 40))(boxes=whole, size=(10, 10))["boxes"],
+                          torch.tensor([[-0.5, -0.5, 39.5, 19.5]]))
+
+
+def test_visible_flags(rng):
+    kp = torch.tensor([[0.0, 0.0], [9.0, 9.0], [-0.6, 3.0], [3.0, 9.6]])
+    out = T.Pad(0)(keypoints=kp, size=(10, 10))
+    assert out["visible"].tolist() == [True, True, False, False]
+    out = T.CenterCrop(4)(keypoints=kp, size=(10, 10))  # crop [3, 7)
+    assert out["visible"].tolist() == [False, False, False, False]
+    assert torch.allclose(out["keypoints"], kp - 3)  # kept, never dropped
+
+
+# ---- pass settings, Normalize position, pickling ------------------------------------------------
+
+def test_border_rule_conflicts_raise_at_construction():
+    with pytest.raises(geomaug.InputError, match="Rotate.*RandomAffine|border"):
+        T.Compose([T.Rotate(10, border="reflect"), T.RandomAffine(5, border="replicate")])
+    c = T.Compose([T.Rotate(10, border="reflect"), T.RandomCrop(5)])
+    assert T.pass_settings(c)["border"] == "reflect"
+    assert T.pass_settings(T.Compose([T.Rotate(10)]))["border"] == "constant"
+    with pytest.raises(geomaug.InputError, match="Normalize must be the last"):
+        T.Compose([T.Normalize(), T.HorizontalFlip()])
+
+
+def test_pickle_round_trip(rng):
+    t = T.Compose([T.ColorJitter(0.3, 0.3), T.OneOf([T.Rotate(10), T.RandomScale(choices=[0.5, 1.5])]),
+                   T.RandomCrop(8), T.Normalize()], flip_pairs=[(0, 1)])
+    t2 = pickle.loads(pickle.dumps(t))
+    x = _img(rng, (3, 12, 12))
+    assert torch.equal(t(image=x, seed=3)["image"], t2(image=x, seed=3)["image"])
+    assert "RandomCrop" in repr(t2)
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: T.RandomCrop(0), "size"),
+    (lambda: T.RandomCrop((5, -1)), "size"),
+    (lambda: T.HorizontalFlip(p=1.5), "p must be in"),
+    (lambda: T.RandomApply([T.HorizontalFlip()], p=-0.1), "p must be in"),
+    (lambda: T.Rotate((10, -10)), "degrees"),
+    (lambda: T.RandomScale((2.0, 0.5)), "scale"),
+    (lambda: T.RandomScale((0.0, 2.0)), "scale"),
+    (lambda: T.RandomScale(choices=[]), "choices"),
+    (lambda: T.RandomAffine(10, scale=(0.0, 1.0)), "scale"),
+    (lambda: T.RandomAffine(10, translate=(1.5, 0)), "translate"),
+    (lambda: T.RandomResizedCrop(10, scale=(0.5, 0.1)), "scale"),
+    (lambda: T.RandomResizedCrop(10, ratio=(0, 1)), "ratio"),
+    (lambda: T.ColorJitter(brightness=-1), "brightness"),
+    (lambda: T.ColorJitter(hue=0.7), "hue"),
+    (lambda: T.ColorJitter(contrast=(2, 1)), "contrast"),
+    (lambda: T.Compose([T.Rotate(5)], interpolation="cubicle"), "interpolation"),
+    (lambda: T.Compose([T.Rotate(5)], border="wrap"), "border"),
+    (lambda: T.Compose([T.ColorJitter(0.1)], channel_order="BRG"), "channel_order"),
+    (lambda: T.Normalize(std=(0.2, 0.0, 0.1)), "std"),
+    (lambda: T.OneOf([T.Rotate(1)], weights=[0]), "weights"),
+    (lambda: T.Pad(-1), "padding"),
+])
+def test_bad_construction(make, match):
+    with pytest.raises(geomaug.InputError, match=match):
+        make()
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="transforms"):
+        T.Compose(T.Rotate(1))
+    with pytest.raises(TypeError, match=r"transforms\[1\]"):
+        T.Compose([T.Rotate(1), lambda x: x])
+    with pytest.raises(TypeError, match="image"):
+        T.Rotate(1)(image=[[1, 2]])
+    with pytest.raises(TypeError, match="p must be a number"):
+        T.HorizontalFlip(p="0.5")
+
+
+def test_bad_call_input(rng):
+    t = T.Compose([T.Rotate(10), T.RandomCrop(4)])
+    img = torch.zeros(2, 3, 8, 8)
+    cases = [
+        (dict(image=torch.zeros(8, 8)), "image must be"),
+        (dict(image=torch.zeros(3, 0, 8)), "empty"),
+        (dict(image=img, mask=torch.zeros(2, 8, 9, dtype=torch.uint8)), "sizes differ"),
+        (dict(image=img, mask=torch.zeros(3, 8, 8, dtype=torch.uint8)), "batch sizes differ"),
+        (dict(image=img, keypoints=torch.zeros(3, 2, 2)), "batch sizes differ"),
+        (dict(image=img, keypoints=torch.tensor([[1.0, float("nan")]])), "finite"),
+        (dict(image=img, keypoints=torch.zeros(2, 3)), "keypoints must be"),
+        (dict(image=img, boxes=torch.tensor([[5.0, 1.0, 2.0, 3.0]])), "x2"),
+        (dict(image=img, mask=torch.zeros(2, 8, 8)), "integer"),
+        (dict(image=torch.zeros(3, 8, 8, dtype=torch.int32)), "dtype"),
+        (dict(), "nothing to transform"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(geomaug.InputError, match=match):
+            t(**kwargs)
+    with pytest.raises(geomaug.InputError, match="different sizes"):
+        T.RandomScale((0.5, 2.0))(image=img, seed=1)
+    with pytest.raises(geomaug.InputError, match="ignore_index"):
+        T.RandomCrop(10)(mask=torch.zeros(8, 8, dtype=torch.int8))
+    with pytest.raises(geomaug.InputError, match="params"):
+        t(image=img, params=[{}, {"top": torch.zeros(3), "left": torch.zeros(3)}])
+
+
+def test_empty_batch_keeps_its_shape():
+    t = T.Compose([T.ColorJitter(0.2, 0.2), T.HorizontalFlip(), T.RandomScale((0.5, 2.0)), T.RandomCrop((5, 7)),
+                   T.Normalize()])
+    out = t(image=torch.zeros(0, 3, 9, 9, dtype=torch.uint8), mask=torch.zeros(0, 9, 9, dtype=torch.uint8),
+            keypoints=torch.zeros(0, 4, 2), seed=0)
+    assert out["image"].shape == (0, 3, 5, 7) and out["mask"].shape == (0, 5, 7)
+    assert out["keypoints"].shape == (0, 4, 2) and out["matrix"].shape == (0, 3, 3)
+
+
+def test_gradients_flow_to_a_float_image(rng):
+    x = torch.rand(2, 3, 10, 12, dtype=torch.float64, requires_grad=True)
+    t = T.Compose([T.RandomAffine(20, scale=(0.8, 1.2)), T.RandomCrop(8), T.ColorJitter(0.3, 0.3)])
+    out = t(image=x, seed=int(rng.integers(1 << 30)))
+    out["image"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_cuda_batch_equals_cpu_with_the_same_seed(rng):
+    t = T.Compose([T.ColorJitter(0.4, 0.4, 0.4, 0.1), T.HorizontalFlip(flip_pairs=[(0, 1)]),
+                   T.RandomAffine(30, translate=(0.1, 0.1), scale=(0.75, 1.75)), T.CenterCrop(40), T.Normalize()])
+    x = _img(rng, (6, 3, 48, 48))
+    m = torch.from_numpy(rng.integers(0, 5, (6, 48, 48)).astype(np.uint8))
+    kp = torch.from_numpy(rng.uniform(0, 47, (6, 3, 2))).float()
+    cpu = t(image=x, mask=m, keypoints=kp, seed=3)
+    gpu = t(image=x.cuda(), mask=m.cuda(), keypoints=kp.cuda(), seed=3)
+    assert gpu["image"].is_cuda and gpu["matrix"].is_cuda
+    assert torch.equal(gpu["matrix"].cpu(), cpu["matrix"])
+    assert (gpu["image"].cpu() - cpu["image"]).abs().max() < 1e-4
+    assert (gpu["mask"].cpu() != cpu["mask"]).float().mean() < 1e-3  # nearest ties may differ
+    assert torch.allclose(gpu["keypoints"].cpu(), cpu["keypoints"], atol=1e-4)
+
+
+def test_wrong_channel_counts():
+    with pytest.raises(geomaug.InputError, match="1 or 3 channels"):
+        T.ColorJitter(0.3)(image=torch.zeros(4, 5, 5))
+    with pytest.raises(geomaug.InputError, match="1 or 3 channels"):
+        T.RandomGrayscale(1.0)(image=torch.zeros(2, 5, 5))
+    with pytest.raises(geomaug.InputError, match="mean"):
+        T.Normalize(mean=(0.5, 0.5))(image=torch.zeros(3, 5, 5))
+    with pytest.raises(geomaug.InputError, match="fill"):
+        T.Compose([T.Rotate(5)], fill=(1, 2))(image=torch.zeros(3, 5, 5))
+    out = T.Normalize(mean=0.5, std=0.25)(image=torch.full((4, 2, 2), 255, dtype=torch.uint8))["image"]
+    assert torch.allclose(out, torch.full((4, 2, 2), 2.0))  # one number for every channel
