@@ -100,9 +100,10 @@ def test_numpy_hwc_round_trip_without_copies(rng):
     img = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
     out = geomaug.warp(img, np.eye(3), (30, 40))
     assert isinstance(out, np.ndarray) and out.shape == (30, 40, 3)
+    assert out.flags.c_contiguous  # written interleaved, not a transposed planar tensor
     np.testing.assert_array_equal(out, img)  # identity warp is exact
     gray = geomaug.warp(img[..., 0], np.eye(3), (30, 40))
-    assert gray.shape == (30, 40)
+    assert gray.shape == (30, 40) and gray.flags.c_contiguous
     np.testing.assert_array_equal(gray, img[..., 0])
 
 
