@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.stamp-deps
 EXT_STAMP := build/.stamp-ext
 ARCH_STAMP := build/.arch-list
-SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu') setup.py geomaug/_arch.py
+SOURCES := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu') setup.py geomaug/_arch.py geomaug/_version.py
 export CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/bin/nvcc),/usr/local/cuda,)
 
-.PHONY: test demo build bench wheel gpu-check info clean FORCE
+.PHONY: test demo build bench wheel sdist gpu-check info clean FORCE
 
 test: $(EXT_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -35,19 +35,28 @@ $(DEPS_STAMP): pyproject.toml
 # Rebuild when the requested arch list changes, not only when sources do.
 $(ARCH_STAMP): FORCE
 	@mkdir -p build
-	@echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_EXT)" | cmp -s - $@ || \
-		echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_EXT)" > $@
+	@echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_CUDA)|$(GEOMAUG_NO_EXT)" | cmp -s - $@ || \
+		echo "$(GEOMAUG_CUDA_ARCH_LIST)|$(GEOMAUG_FORCE_CUDA)|$(GEOMAUG_NO_CUDA)|$(GEOMAUG_NO_EXT)" > $@
 
 $(EXT_STAMP): $(DEPS_STAMP) $(SOURCES) $(ARCH_STAMP)
 	if [ "$(GEOMAUG_NO_EXT)" = "1" ]; then rm -f geomaug/_C*.so geomaug/_build_info.json; \
 	else $(PY) setup.py -q build_ext --inplace; fi
 	touch $@
 
-# A wheel for the archs in GEOMAUG_CUDA_ARCH_LIST (CUDA forced: no GPU needed), with its contents.
+# The sdist, and a wheel built from it (so the wheel holds only what the sdist ships) for the archs
+# in GEOMAUG_CUDA_ARCH_LIST: CUDA forced, no GPU needed (GEOMAUG_NO_CUDA=1: CPU kernels only);
+# its version labelled (+pt214cu130; GEOMAUG_LOCAL_VERSION=0: plain); its cubins/PTX checked.
 wheel: $(DEPS_STAMP)
-	mkdir -p dist
-	GEOMAUG_FORCE_CUDA=1 $(PY) -m pip wheel --no-build-isolation --no-deps -w dist .
-	$(PY) tools/list_cubins.py dist/geomaug-*.whl
+	rm -rf build/dist && mkdir -p dist
+	$(PY) -m build --sdist --no-isolation -o build/dist .
+	GEOMAUG_FORCE_CUDA=$(if $(filter 1,$(GEOMAUG_NO_CUDA)),0,1) GEOMAUG_LOCAL_VERSION=$${GEOMAUG_LOCAL_VERSION-1} \
+		$(PY) -m pip wheel --no-build-isolation --no-deps -w build/dist build/dist/geomaug-*.tar.gz
+	$(PY) tools/list_cubins.py build/dist/geomaug-*.whl
+	mv -f build/dist/* dist/
+	@ls -l dist
+
+sdist: $(DEPS_STAMP)
+	$(PY) -m build --sdist --no-isolation -o dist .
 
 # On a machine with an NVIDIA GPU and no network: build in place, CUDA tests, compute-sanitizer,
 # GPU benchmarks, summary table.  Uses the system python (torch already installed there).

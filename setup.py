@@ -3,9 +3,15 @@
 Environment:
   GEOMAUG_NO_EXT=1          no extension at all (the package runs on its PyTorch path)
   GEOMAUG_FORCE_CUDA=1      build the CUDA kernels even without a visible GPU (wheels); fail if impossible
+  GEOMAUG_NO_CUDA=1         CPU kernels only, even where CUDA could be built (a +pt214cpu wheel)
   GEOMAUG_CUDA_ARCH_LIST    e.g. "7.5;8.6;9.0+PTX"; default: the list in geomaug/_arch.py, filtered by nvcc
+  GEOMAUG_LOCAL_VERSION     1: the version carries the build's label (0.1.0+pt214cu130), 0: never
+                            (for an index that forbids local versions); unset: label a build from
+                            the checkout, not one from an sdist (pip, having found geomaug-0.1.0.tar.gz
+                            on an index, rejects a build whose version differs from 0.1.0)
   CUDA_HOME                 the CUDA toolkit (else /usr/local/cuda, else where nvcc really lives)
   MAX_JOBS                  parallel compile jobs (default: all cores)
+  GEOMAUG_KEEP_DEBUG=1      keep the host debug info in a wheel's _C (stripped by default)
 """
 from __future__ import annotations
 
@@ -21,18 +27,20 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
-VERSION = "0.1.0"
 
 
-def _load_arch_module():
-    spec = importlib.util.spec_from_file_location("_geomaug_arch", ROOT / "geomaug" / "_arch.py")
+def _load_module(name: str, filename: str):
+    """A module of the package loaded by path: importing geomaug itself would import torch."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "geomaug" / filename)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
 
-arch = _load_arch_module()
+arch = _load_module("_geomaug_arch", "_arch.py")
+versions = _load_module("_geomaug_version", "_version.py")
+VERSION = versions.VERSION  # written once, in geomaug/_version.py
 
 
 def fail(message: str) -> None:
@@ -94,6 +102,12 @@ def has_cudart(cuda_home: str) -> bool:
 def plan_cuda(torch) -> dict | None:
     """Decide whether to build the CUDA kernels and for which archs; None for a CPU-only build."""
     force = os.environ.get("GEOMAUG_FORCE_CUDA", "") == "1"
+    if os.environ.get("GEOMAUG_NO_CUDA", "") == "1":
+        if force:
+            fail("GEOMAUG_FORCE_CUDA=1 and GEOMAUG_NO_CUDA=1 contradict each other: unset one "
+                 "(make wheel forces CUDA unless GEOMAUG_NO_CUDA=1).")
+        note("GEOMAUG_NO_CUDA=1: building the CPU kernels only")
+        return None
     torch_cuda = torch.version.cuda
     cuda_home = find_cuda_home()
     if not torch_cuda:
@@ -136,6 +150,18 @@ def plan_cuda(torch) -> dict | None:
             "dropped": [str(a) for a in dropped]}
 
 
+def wants_local_label() -> bool:
+    """Whether the distribution's version carries the build's local label (GEOMAUG_LOCAL_VERSION)."""
+    value = os.environ.get("GEOMAUG_LOCAL_VERSION", "").strip()
+    if value not in ("", "0", "1"):
+        fail(f"GEOMAUG_LOCAL_VERSION must be 1 (version with its build label, e.g. "
+             f"{VERSION}+pt214cu130), 0 (plain {VERSION}) or unset (label unless building from "
+             f"an sdist), got {value!r}")
+    if value:
+        return value == "1"
+    return not (ROOT / "PKG-INFO").is_file()  # PKG-INFO at the top: we are an unpacked sdist
+
+
 def extension_setup() -> dict:
     if os.environ.get("GEOMAUG_NO_EXT", "") == "1":
         note("GEOMAUG_NO_EXT=1: no extension; geomaug will run on its PyTorch path")
@@ -158,7 +184,10 @@ def extension_setup() -> dict:
     # into torch's own OpenMP pool (the libgomp torch loads), so torch.set_num_threads applies.
     cxx = ["-O3", "-std=c++20", "-fopenmp"]
     include_dirs = [str(ROOT / "csrc" / "include")]
-    info = {"version": VERSION, "torch_version": torch.__version__,
+    label = versions.local_label(torch.__version__, torch.version.cuda if cuda else None)
+    version = f"{VERSION}+{label}" if wants_local_label() else VERSION
+    note(f"version {version} (label {label}; GEOMAUG_LOCAL_VERSION=0/1 drops/forces it)")
+    info = {"version": version, "label": label, "torch_version": torch.__version__,
             "torch_cuda": torch.version.cuda, "cuda": bool(cuda)}
     if cuda:
         archs = cuda["archs"]
@@ -186,13 +215,24 @@ def extension_setup() -> dict:
             target = ROOT / "geomaug" if self.inplace else Path(self.build_lib) / "geomaug"
             target.mkdir(parents=True, exist_ok=True)
             (target / "_build_info.json").write_text(json.dumps(info, indent=1) + "\n")
+            if not self.inplace:  # a wheel: host debug info is 3/4 of the binary; the SASS stays
+                strip = shutil.which("strip")
+                for so in target.glob("_C*.so"):
+                    if strip and os.environ.get("GEOMAUG_KEEP_DEBUG", "") != "1":
+                        subprocess.run([strip, "--strip-debug", str(so)], check=True)
+                        note(f"stripped host debug info from {so.name} (GEOMAUG_KEEP_DEBUG=1 keeps it)")
 
-    return {"ext_modules": [ext], "cmdclass": {"build_ext": Build.with_options(use_ninja=True)}}
+    return {"version": version, "ext_modules": [ext],
+            "cmdclass": {"build_ext": Build.with_options(use_ninja=True)}}
 
 
 if __name__ == "__main__":  # also under pip's build backend; tests import this file instead
+    # An sdist is source: plain version, no torch or toolkit needed (MANIFEST.in lists its files).
+    options = {} if "sdist" in sys.argv[1:] else extension_setup()
     setup(
+        version=options.pop("version", VERSION),
         packages=find_packages(include=["geomaug", "geomaug.*"]),
+        # What geomaug reads at run time besides its modules (tests/test_wheel.py checks them).
         package_data={"geomaug": ["data/*", "_build_info.json"]},
-        **extension_setup(),
+        **options,
     )

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from . import report, w2_align, warp
+from . import report, w1, w2_align, warp
 from .harness import Recorder, Settings, environment
 
-WORKLOADS = ("w2", "warp")
+WORKLOADS = ("w1", "w2", "warp")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -59,9 +59,14 @@ def main(argv: list[str]) -> int:
             print(f"== {name} on {device.type} ==", flush=True)
             if name == "warp":
                 warp.run(rec, device, settings, cpu_threads)
+            elif name == "w1":
+                w1.run(rec, device, settings)
             else:
                 w2_align.run(rec, device, settings)
             torch.set_num_threads(cpu_threads)
+    if "w1" in names and all(d.type != "cuda" for d in devices):
+        why = "no CUDA device" if not torch.cuda.is_available() else f"--device {args.device}"
+        print(f"[skip] W1-GPU: {why}", flush=True)
     rec.finalize()
     env["elapsed_s"] = round(time.perf_counter() - t0, 1)
     rec.write_json(args.out / "latest.json")

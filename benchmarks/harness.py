@@ -95,7 +95,7 @@ class Recorder:
                "per_item_s": timing["median_s"] / n_items, "min_s": timing.get("min_s"),
                "reps": timing.get("reps"), "threads": threads, **extra}
         self.records.append(rec)
-        print(f"  [{workload} {device.type} B={batch}] {library:<22} median {fmt_time(rec['median_s']):>9}"
+        print(f"  [{workload} {device.type} B={batch}] {library:<24} median {fmt_time(rec['median_s']):>9}"
               f"  per item {fmt_time(rec['per_item_s']):>9}  "
               + ("(computed)" if extra.get("is_floor") else f"({rec['reps']} reps, {n_items} items)"),
               flush=True)
@@ -172,6 +172,7 @@ def environment(argv: list[str], devices: list[torch.device]) -> dict:
         "geomaug": geomaug.__version__,
         "geomaug_backend": {f"{op}/{d.type}": _backend.backend_name(op, d)
                             for op in _ops.KERNELS for d in devices},
-        "versions": {n: _version(n) for n in ("numpy", "cv2", "skimage", "kornia", "roma")},
+        "versions": {n: _version(n) for n in ("numpy", "cv2", "skimage", "kornia", "roma",
+                                                 "torchvision", "albumentations", "PIL")},
         "executable": sys.executable,
     }

@@ -40,7 +40,8 @@ def chart(records: list[dict], path: Path) -> None:
                         xs.append(i - 0.4 + width * (j + 0.5))
                         ys.append(r["per_item_s"])
             ax.bar(xs, ys, width, label=lib, color=colours[lib],
-                   hatch="//" if lib == "read-once floor" else None)
+                   hatch="//" if any(r.get("is_floor") for r in recs if r["library"] == lib)
+                   else None)
         ax.set_yscale("log")
         ys = [r["per_item_s"] for r in recs]
         ax.set_ylim(10 ** math.floor(math.log10(min(ys)) - 0.3),
@@ -59,10 +60,16 @@ def chart(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _rate(per_s: float) -> str:
+    return f"{per_s:,.0f}" if per_s >= 100 else f"{per_s:.3g}"
+
+
 def markdown(records: list[dict]) -> str:
-    """workload | device | B | library | median | per item | geomaug speedup (| % of floor)."""
+    """workload | device | B | library | median | per item | items/s | geomaug speedup
+    (| % of floor)."""
     with_floor = any(r.get("fraction_of_floor") is not None for r in records)
-    head = ["workload", "device", "B", "library", "median", "per item", "geomaug speedup"]
+    head = ["workload", "device", "B", "library", "median", "per item", "items/s",
+            "geomaug speedup"]
     if with_floor:
         head.append("% of floor")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -72,7 +79,7 @@ def markdown(records: list[dict]) -> str:
             per_item += f" (n={r['n_items']})"
         ratio = f"{r['ratio']:.3g}×" if r.get("ratio") is not None else "—"
         row = [r["workload"], r["device"], str(r["batch"]), r["library"],
-               fmt_time(r["median_s"]), per_item, ratio]
+               fmt_time(r["median_s"]), per_item, _rate(1 / r["per_item_s"]), ratio]
         if with_floor:
             f = r.get("fraction_of_floor")
             row.append(f"{100 * f:.3g}%" if f is not None else "")

@@ -44,7 +44,8 @@ def load(num_workers=2, epoch=0, seed=0, n=8):
 def main():
     a, b = load(0), load(2)
     same = all(torch.equal(x["image"], y["image"]) for x, y in zip(a, b))
-    print(f"{len(a)} batches of {tuple(a[0]['image'].shape)}; identical with 0 and 2 workers: {same}")
+    print(f"{len(a)} batches of {tuple(a[0]['image'].shape)}; "
+          f"identical with 0 and 2 workers: {same}")
     return same
 
 

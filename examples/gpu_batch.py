@@ -12,7 +12,8 @@ import geomaug.transforms as T
 def main(batch=8, size=96, out_size=80, seed=0):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=g).to(device)
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=g)
+    images = images.to(device)
     masks = torch.randint(0, 5, (batch, size, size), dtype=torch.uint8, generator=g).to(device)
     keypoints = (torch.rand(batch, 68, 2, generator=g) * (size - 1)).to(device)
     t = T.Compose([
@@ -23,7 +24,8 @@ def main(batch=8, size=96, out_size=80, seed=0):
         T.Normalize(),
     ])
     out = t(image=images, mask=masks, keypoints=keypoints, seed=seed)
-    assert out["image"].device.type == device and out["image"].shape == (batch, 3, out_size, out_size)
+    assert out["image"].device.type == device
+    assert out["image"].shape == (batch, 3, out_size, out_size)
     assert out["matrix"].shape == (batch, 3, 3) and out["visible"].shape == (batch, 68)
     print(f"{device}: images {tuple(out['image'].shape)}, masks {tuple(out['mask'].shape)}, "
           f"{int(out['visible'].sum())} of {batch * 68} keypoints visible")

@@ -28,7 +28,7 @@ def make_transform(face_box=(20, 125, 200, 200), size=128):
 
 def main(seed=0, batch=4):
     photo = torch.from_numpy(load_photo()).permute(2, 0, 1)              # (3, 512, 512) uint8
-    images = photo[None].expand(batch, -1, -1, -1)                       # a batch: B draws, one warp
+    images = photo[None].expand(batch, -1, -1, -1)     # a batch: B draws, one warp
     kp = torch.tensor(LANDMARKS, dtype=torch.float32)                    # (5, 2), shared
     out = make_transform()(image=images, keypoints=kp, seed=seed)
     assert out["image"].shape == (batch, 3, 128, 128) and out["keypoints"].shape == (batch, 5, 2)

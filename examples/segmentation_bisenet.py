@@ -30,7 +30,8 @@ def main(size=(128, 256), crop=(96, 192), seed=0):
     assert y.shape == crop and y.dtype == np.uint8
     assert set(np.unique(y)) <= set(range(19)) | {255}
     print(f"image {tuple(x.shape)} {x.dtype}, mask {y.shape} {y.dtype}, "
-          f"scale {float(out['params'][2]['scale'][0]):.3f}, labels {sorted(set(np.unique(y).tolist()))[:5]}...")
+          f"scale {float(out['params'][2]['scale'][0]):.3f}, "
+          f"labels {sorted(set(np.unique(y).tolist()))[:5]}...")
     return out
 
 

@@ -15,8 +15,9 @@ from .alignment import Alignment, corresponding_points_alignment, estimate
 from .faces import align_to_template, aligned_crop, template
 from .warping import warp
 from . import transforms  # after warp: the transforms are built on it
+from ._version import installed_version as _installed_version
 
-__version__ = "0.1.0"
+__version__ = _installed_version()  # e.g. "0.1.0+pt214cu130": the build's label, see _version.py
 __all__ = ["Alignment", "GeomaugWarning", "InputError", "align_to_template", "aligned_crop",
            "alignment", "color", "corresponding_points_alignment", "estimate", "faces", "template",
            "transforms", "warp", "warping"]

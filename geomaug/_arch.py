@@ -28,7 +28,7 @@ _LAST_RELEASE_FOR = {
 _FIRST_RELEASE_FOR = {
     (8, 0): "11.0", (8, 6): "11.1", (8, 7): "11.4", (8, 9): "11.8", (9, 0): "11.8",
     (10, 0): "12.8", (10, 1): "12.8", (10, 3): "12.9", (11, 0): "13.0", (12, 0): "12.8",
-    (12, 1): "12.9",
+    (12, 1): "12.9", (7, 5): "10.0", (8, 8): "13.0",
 }
 
 _ENTRY = re.compile(r"^(\d+)\.(\d+)(\+PTX)?$", re.IGNORECASE)
@@ -91,6 +91,9 @@ def parse_gpu_code_list(text: str) -> set[int]:
 def release_hint(arch: Arch, newest: int) -> str:
     """Which CUDA release can build ``arch``, given that the toolkit at hand tops out at ``newest``."""
     key = (arch.major, arch.minor)
+    if key not in _LAST_RELEASE_FOR and key not in _FIRST_RELEASE_FOR:
+        return ("no CUDA release geomaug knows of builds it: not a GPU arch? (e.g. 8.6 is RTX 30xx, "
+                "see the README's fleet table)")
     if arch.sm <= newest:
         last = _LAST_RELEASE_FOR.get(key)
         return f"CUDA {last} or older builds it" if last else "an older CUDA release builds it"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import _arch
+from . import _arch, _version
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "setup.py").is_file() else None
@@ -37,9 +37,35 @@ class _Extension:
 _ext: _Extension | None = None
 
 
-def _torch_minor(version: str) -> tuple[int, int]:
-    parts = version.split("+")[0].split(".")
-    return int(parts[0]), int(parts[1])
+def _cuda_major(version: str | None) -> str | None:
+    return version.split(".")[0] if version else None
+
+
+def version_mismatch(build_info: dict) -> str:
+    """Why a build for another torch minor, or for another CUDA major than the running torch's,
+    cannot load here ("" when it fits), naming the wheel label that would fit."""
+    built = str(build_info.get("torch_version", "?"))
+    built_cuda = build_info.get("torch_cuda") if build_info.get("cuda") else None
+    running, running_cuda = torch.__version__, torch.version.cuda
+    try:
+        same_torch = _version.torch_minor(built) == _version.torch_minor(running)
+        label = build_info.get("label") or _version.local_label(built, built_cuda)
+    except ValueError:
+        same_torch, label = False, "unknown label"
+    same_cuda = built_cuda is None or _cuda_major(built_cuda) == _cuda_major(running_cuda)
+    if same_torch and same_cuda:
+        return ""
+    fits = _version.local_label(running, running_cuda)
+    if not same_torch:
+        what = f"built against torch {built} (+{label}) but torch {running} is running"
+    elif running_cuda is None:
+        what = (f"built with CUDA {built_cuda} kernels (+{label}) but torch {running} has no CUDA")
+    else:
+        what = (f"built with CUDA {built_cuda} kernels (+{label}) but torch {running} runs CUDA "
+                f"{running_cuda}; the CUDA major versions must match")
+    cpu = "" if running_cuda is None else f" (or +{_version.local_label(running, None)}: CPU kernels only)"
+    return (f"geomaug._C was {what}; install the geomaug wheel labelled +{fits}{cpu}, or rebuild: "
+            f"{rebuild_command()}")
 
 
 def extension() -> _Extension:
@@ -55,10 +81,8 @@ def extension() -> _Extension:
         _ext.reason = ("the extension geomaug._C is not built "
                        f"({'run `make build`' if SOURCE_DIR else 'reinstall geomaug'} to build it)")
         return _ext
-    built = _ext.build_info.get("torch_version", "?")
-    if _torch_minor(built) != _torch_minor(torch.__version__):
-        _ext.reason = (f"geomaug._C was built against torch {built} but torch {torch.__version__} "
-                       f"is running; rebuild it ({rebuild_command()})")
+    _ext.reason = version_mismatch(_ext.build_info)
+    if _ext.reason:
         return _ext
     try:
         from . import _C  # noqa: F401  (registers torch.ops.geomaug.*)

@@ -61,6 +61,9 @@ def estimate(src, dst, model: str = "similarity", *, weights=None,
              allow_reflection: bool = False) -> Alignment:
     """Best ``model`` transform mapping ``src`` onto ``dst``.
 
+    Convention: column vectors, ``dst ≈ s R src + t``; ``matrix`` is the homogeneous forward map
+    (docs/conventions.md, "Alignment").
+
     Args:
         src, dst: ``(..., N, D)`` corresponding points, D ∈ {2, 3}, float32 or float64.
         model: ``"rigid"`` (R, t), ``"similarity"`` (s, R, t) or ``"affine"`` (A, t).
@@ -99,6 +102,8 @@ def corresponding_points_alignment(X, Y, weights=None, estimate_scale: bool = Fa
                                    allow_reflection: bool = False, eps: float = 1e-9
                                    ) -> SimilarityTransform:
     """Drop-in for ``pytorch3d.ops.corresponding_points_alignment`` on ``(B, N, D)`` tensors.
+
+    Convention: pytorch3d's row vectors, ``Y ≈ s X R + T`` (the transpose of :func:`estimate`'s R).
 
     Row-vector convention and return fields as pytorch3d: ``Y ≈ s X R + T``.  Weighting follows
     pytorch3d too: centroids are weighted by ``w`` but the covariances by ``w²`` (each centred set

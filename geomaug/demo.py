@@ -111,15 +111,16 @@ def write_augment_grid(out: str, seed: int = 0) -> str:
     for k in range(5):
         ax.scatter(b[:, k, 0], b[:, k, 1], s=14, c=LANDMARK_COLORS[k], marker="+", linewidths=0.8)
     ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
-    ax.set_title("input (face region), face mask;\n+ = each sample's landmarks mapped back", fontsize=9)
+    ax.set_title("input (face region), face mask;\n+ = each sample's landmarks mapped back",
+                 fontsize=9)
     images = denormalize(aug["image"]).permute(0, 2, 3, 1).numpy()
     for i, ax in enumerate(axes.flat[1:]):
         _overlay(ax, images[i], aug["mask"][i].numpy(), aug["keypoints"][i], aug["visible"][i])
         m = aug["matrix"][i]
         mirrored = bool(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0] < 0)
         ax.set_title(f"sample {i}{' (mirrored: pairs swapped)' if mirrored else ''}", fontsize=9)
-    fig.suptitle("geomaug.transforms: one matrix, one warp per sample — image, mask (green; purple = "
-                 "ignore_index) and landmarks (left = blues) together", fontsize=11)
+    fig.suptitle("geomaug.transforms: one matrix, one warp per sample — image, mask (green; "
+                 "purple = ignore_index) and landmarks (left = blues) together", fontsize=11)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)

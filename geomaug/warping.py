@@ -13,6 +13,7 @@ is :func:`warp_reference`.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Sequence
@@ -84,7 +85,12 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
     differentiable = torch.is_grad_enabled() and (
         src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
     if _ops.use_kernel("warp", src.device, needs_grad=differentiable):
-        mats = as_matrices(matrix, B, src.device)
+        if (B == 1 and isinstance(matrix, np.ndarray) and matrix.shape == (3, 3)
+                and matrix.dtype.kind in "fiu" and src.device.type == "cpu"):
+            # The DataLoader case: one numpy matrix, one image; skip the general conversion.
+            mats = torch.from_numpy(np.array(matrix, dtype=np.float64).reshape(1, 3, 3))
+        else:
+            mats = as_matrices(matrix, B, src.device)
         out = _ops.warp(src, mats, out_h, out_w, interpolation, fills, border)
     else:
         mats = as_matrices(matrix, B, src.device, keep_grad=differentiable)
@@ -147,6 +153,8 @@ def warp_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, i
                                          (xt[0], xt[1], xt[0], xt[1])):
             term = w * torch.where((yv & xv).unsqueeze(1), gather(yi, xi), f)
             out = term if out is None else out + term
+        any_tap = ((yt[0][1] | yt[1][1]) & (xt[0][1] | xt[1][1])).unsqueeze(1)
+        out = torch.where(any_tap, out, f)  # no tap in the image: exactly the fill value
     else:
         xi, xv = _tap(sx.round().long(), W, inside, border)
         yi, yv = _tap(sy.round().long(), H, inside, border)
@@ -223,6 +231,8 @@ def _fill(fill, channels: int, dtype: torch.dtype, device) -> torch.Tensor:
             fill = round(fill) if isinstance(fill, float) else fill
             if not limits[0] <= fill <= limits[1]:
                 fail(f"fill must be within {name}'s range [{limits[0]}, {limits[1]}], got {fill}")
+        if torch.device(device).type == "cpu" and not torch.compiler.is_compiling():
+            return _cpu_fill(fill, type(fill), channels, dtype)
         # Made on the device: no host-to-device copy (which would wait for the GPU) per call.
         return torch.full((channels,), fill, dtype=dtype, device=device)
     t = torch.as_tensor(fill).flatten()
@@ -243,6 +253,13 @@ def _fill(fill, channels: int, dtype: torch.dtype, device) -> torch.Tensor:
     return t.to(device=device, dtype=dtype).contiguous()
 
 
+@functools.lru_cache(maxsize=64)
+def _cpu_fill(fill, kind: type, channels: int, dtype: torch.dtype) -> torch.Tensor:
+    """Scalar fills on the CPU, made once (the op only reads them): saves a tensor per call.
+    ``kind`` keeps 1 and 1.0 apart in the cache."""
+    return torch.full((channels,), fill, dtype=dtype)
+
+
 def _fill_as(fill: torch.Tensor | None, channels: int, like: torch.Tensor) -> torch.Tensor:
     """The reference's fill in ``like``'s dtype, converted as the op converts a float64 fill."""
     if fill is None:
@@ -257,11 +274,14 @@ def _fill_as(fill: torch.Tensor | None, channels: int, like: torch.Tensor) -> to
 
 
 def _from_numpy(array: np.ndarray):
-    """(H, W) / (H, W, C) numpy → a (1, C, H, W) strided view (no copy), and the way back."""
+    """(H, W) / (H, W, C) numpy → a (1, C, H, W) strided view (no copy), and the way back.
+    Reshapes happen on the numpy side (cheaper per call than torch views)."""
     if array.ndim not in (2, 3):
         fail(f"a numpy image must be (H, W) or (H, W, C), got shape {array.shape}")
     if any(s < 0 for s in array.strides):
         array = np.ascontiguousarray(array)  # torch has no negative strides
+    # (1, C, H, W) with a batch stride of H*W*C: recognisably channels-last, so the output is
+    # interleaved too (and comes back as a contiguous HWC array).
     if array.flags.writeable:
         t = torch.from_numpy(array)
     else:
@@ -269,11 +289,12 @@ def _from_numpy(array: np.ndarray):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             t = torch.from_numpy(array)
-    hwc = t if array.ndim == 3 else t[..., None]
-    src = hwc.permute(2, 0, 1)[None]
+    # (numpy's new axes get stride 0, torch's the full extent: add them on the torch side)
+    src = (t[None] if array.ndim == 3 else t[None, :, :, None]).permute(0, 3, 1, 2)
 
     def restore(out: torch.Tensor) -> np.ndarray:
-        hwc_out = out[0].permute(1, 2, 0).cpu().numpy()
+        nchw = out.numpy() if out.device.type == "cpu" else out.cpu().numpy()
+        hwc_out = nchw[0].transpose(1, 2, 0)
         return hwc_out if array.ndim == 3 else hwc_out[..., 0]
 
     return src, False, restore

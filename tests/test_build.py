@@ -160,3 +160,101 @@ def test_info_tells_the_truth():
     text = subprocess.run([sys.executable, "-m", "geomaug", "info"], capture_output=True, text=True,
                           check=True, cwd=ROOT).stdout
     assert "backend (GEOMAUG_BACKEND=" in text and "align" in text
+
+
+# --- versions and labels (geomaug/_version.py, setup.py, the load check in _backend.py) ---
+
+def test_local_label_names_torch_minor_and_cuda():
+    from geomaug import _version
+    assert _version.local_label("2.14.1+cu130", "13.0") == "pt214cu130"
+    assert _version.local_label("2.14.0", None) == "pt214cpu"
+    assert _version.local_label("2.4.1+cu121", "12.1") == "pt24cu121"
+    assert _version.local_label("3.0.0a0+git1234", "13.2") == "pt30cu132"
+    for bad_torch, bad_cuda in (("", None), ("two.four", None), ("2.14.1", "thirteen")):
+        with pytest.raises(ValueError, match="expected MAJOR.MINOR"):
+            _version.local_label(bad_torch, bad_cuda)
+
+
+def test_version_is_written_once():
+    from geomaug import _version
+    assert 'version = "' not in (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
+    import re
+    for path in (ROOT / "setup.py", ROOT / "geomaug" / "__init__.py"):  # no version literal set there
+        assert not re.search(r"(VERSION|__version__|version)\s*=\s*[\"']\d", path.read_text()), path
+    import geomaug
+    assert geomaug.__version__.split("+")[0] == _version.VERSION
+
+
+def test_installed_version_reads_the_build_info(monkeypatch, tmp_path):
+    from geomaug import _version
+    fake = tmp_path / "_version.py"
+    fake.write_text("")
+    monkeypatch.setattr(_version, "__file__", str(fake))
+    assert _version.installed_version() == _version.VERSION  # no build info: plain
+    (tmp_path / "_build_info.json").write_text(json.dumps({"version": "0.1.0+pt214cu130"}))
+    assert _version.installed_version() == "0.1.0+pt214cu130"
+    (tmp_path / "_build_info.json").write_text("{broken")
+    assert _version.installed_version() == _version.VERSION
+
+
+def test_setup_local_label_switch(setup_module, monkeypatch, capsys, tmp_path):
+    assert not (ROOT / "PKG-INFO").exists()
+    assert setup_module.wants_local_label()  # a build from the checkout: labelled
+    monkeypatch.setattr(setup_module, "ROOT", tmp_path)
+    (tmp_path / "PKG-INFO").write_text("Metadata-Version: 2.4\nName: geomaug\n")
+    assert not setup_module.wants_local_label()  # from an sdist: plain, as pip expects
+    monkeypatch.setenv("GEOMAUG_LOCAL_VERSION", "1")
+    assert setup_module.wants_local_label()
+    monkeypatch.setenv("GEOMAUG_LOCAL_VERSION", "0")
+    assert not setup_module.wants_local_label()
+    monkeypatch.setenv("GEOMAUG_LOCAL_VERSION", "yes")
+    err = _fails_with(capsys, setup_module.wants_local_label)
+    assert "GEOMAUG_LOCAL_VERSION must be 1" in err and "'yes'" in err
+
+
+@pytest.mark.parametrize("built, running, expected", [
+    ({"torch_version": "2.13.0+cu130", "torch_cuda": "13.0", "cuda": True, "label": "pt213cu130"},
+     ("2.14.1+cu130", "13.0"),
+     "built against torch 2.13.0+cu130 (+pt213cu130) but torch 2.14.1+cu130 is running; install the "
+     "geomaug wheel labelled +pt214cu130 (or +pt214cpu: CPU kernels only)"),
+    ({"torch_version": "2.14.0+cu128", "torch_cuda": "12.8", "cuda": True},
+     ("2.14.1+cu130", "13.0"), "built with CUDA 12.8 kernels (+pt214cu128) but torch 2.14.1+cu130 "
+     "runs CUDA 13.0; the CUDA major versions must match; install the geomaug wheel labelled +pt214cu130"),
+    ({"torch_version": "2.14.1+cu130", "torch_cuda": "13.0", "cuda": True},
+     ("2.14.0+cpu", None), "but torch 2.14.0+cpu has no CUDA; install the geomaug wheel labelled "
+     "+pt214cpu, or rebuild"),
+    ({"torch_version": "2.14.1+cu130", "torch_cuda": "13.0", "cuda": True}, ("2.14.0+cu132", "13.2"), ""),
+    ({"torch_version": "2.14.0", "torch_cuda": "12.8", "cuda": False}, ("2.14.1+cu130", "13.0"), ""),
+    ({"torch_version": "2.14.0", "torch_cuda": None, "cuda": False}, ("2.15.0", None),
+     "(+pt214cpu) but torch 2.15.0 is running; install the geomaug wheel labelled +pt215cpu, or rebuild"),
+])
+def test_load_check_names_the_wheel_that_fits(monkeypatch, built, running, expected):
+    monkeypatch.setattr(_backend.torch, "__version__", running[0])
+    monkeypatch.setattr(_backend.torch.version, "cuda", running[1])
+    reason = _backend.version_mismatch(built)
+    if not expected:
+        assert reason == ""
+    else:
+        assert expected in reason and "pip install --no-build-isolation" in reason, reason
+
+
+def test_setup_arch_that_does_not_exist_is_named_so(setup_module, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path, "13.0")))
+    for bad in ("8.5", "7.5;9.9+PTX"):
+        monkeypatch.setenv("GEOMAUG_CUDA_ARCH_LIST", bad)
+        err = _fails_with(capsys, setup_module.plan_cuda, _fake_torch("13.0"))
+        assert "not a GPU arch?" in err and "GEOMAUG_CUDA_ARCH_LIST" in err, err
+    monkeypatch.setenv("GEOMAUG_CUDA_ARCH_LIST", "7.5;7.5;7.5+PTX")  # duplicates merge, PTX kept
+    assert _arch.format_arch_list(setup_module.plan_cuda(_fake_torch("13.0"))["archs"]) == "7.5+PTX"
+
+
+def test_setup_no_cuda_builds_cpu_only_and_contradicting_force_fails(setup_module, monkeypatch,
+                                                                     capsys, tmp_path):
+    monkeypatch.setenv("CUDA_HOME", str(_fake_toolkit(tmp_path, "13.0")))
+    assert setup_module.plan_cuda(_fake_torch("13.0")) is not None  # a toolkit: CUDA by default
+    monkeypatch.setenv("GEOMAUG_NO_CUDA", "1")
+    assert setup_module.plan_cuda(_fake_torch("13.0")) is None
+    assert "GEOMAUG_NO_CUDA=1: building the CPU kernels only" in capsys.readouterr().out
+    monkeypatch.setenv("GEOMAUG_FORCE_CUDA", "1")
+    assert "contradict" in _fails_with(capsys, setup_module.plan_cuda, _fake_torch("13.0"))

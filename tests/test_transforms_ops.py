@@ -237,3 +237,11 @@ def test_multiscale_copies_and_merge(rng):
     assert torch.allclose(back, img)
     kp_back = T.inverse_points(copies[5]["keypoints"], copies[5]["matrix"])
     assert torch.allclose(kp_back, torch.tensor([[3.0, 4.0]], dtype=kp_back.dtype).expand(2, 1, 2))
+
+
+def test_bgr_pipeline_equals_rgb_pipeline_flipped(rng):
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 14, 12)).astype(np.uint8))
+    ops = lambda: [T.ColorJitter(0.5, 0.5, 0.5, 0.2), T.RandomGrayscale(0.5), T.RandomAffine(20), T.Normalize()]  # noqa: E731
+    rgb = T.Compose(ops())(image=x, seed=9)["image"]
+    bgr = T.Compose(ops(), channel_order="BGR")(image=x.flip(1), seed=9)["image"]
+    assert (bgr.flip(1) - rgb).abs().max() < 1e-5

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "geomaug/augment_math.h"
 #include "geomaug/common.h"
+#include "geomaug/warp.h"
 
 namespace geomaug {
 namespace {
@@ -71,4 +72,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuda_probe", &geomaug::cuda_probe_py, py::arg("device"),
         "Launch a probe kernel on a CUDA device: (error code, message, binaryVersion, ptxVersion).");
   m.def("enums", &geomaug::enums, "The C++ enum values behind the ops' int arguments.");
+  m.def("warp_cpu_isas", &geomaug::warp_cpu_isas,
+        "The CPU warp's instruction-set variants on this machine (GEOMAUG_CPU_ISA picks one).");
 }

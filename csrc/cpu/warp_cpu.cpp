@@ -1,30 +1,132 @@
-// CPU warp kernel: rows of all samples in parallel, the per-pixel math of warp_math.h.
+// CPU warp kernel: rows of all samples in parallel.  Per row of an affine map the destination
+// columns split into a span whose source points are interior (all bilinear taps inside, or for
+// nearest inside the image's area) and the rest; the span runs fast loops without border checks,
+// the rest runs warp_pixel of warp_math.h.  The fast loops compute exactly what warp_pixel computes
+// (same coordinate formula m0 x + (m1 y + m2), weights and summation order, no FMA contraction),
+// so results do not depend on which loop or which instruction set ran a pixel.
+#include <cstdlib>
+#include <cstring>
+
 #include "geomaug/warp.h"
+#include "warp_cpu_rows.h"
 
 namespace geomaug {
+namespace {
+
+// The analytic column range where lo <= m x + c <= hi, intersected into [xb, xe) (an estimate:
+// refined by exact checks afterwards).
+inline void intersect_span(double m, double c, double lo, double hi, int64_t& xb, int64_t& xe) {
+  if (m == 0.0) {
+    if (!(c >= lo && c <= hi)) xe = xb;
+    return;
+  }
+  double a = (lo - c) / m, z = (hi - c) / m;
+  if (a > z) { const double t = a; a = z; z = t; }
+  const double fb = std::ceil(a) - 1.0, fe = std::floor(z) + 2.0;  // one column of slack each side
+  if (!(fb < static_cast<double>(xe)) || !(fe > static_cast<double>(xb))) { xe = xb; return; }
+  if (fb > static_cast<double>(xb)) xb = static_cast<int64_t>(fb);
+  if (fe < static_cast<double>(xe)) xe = static_cast<int64_t>(fe);
+}
+
+// [xb, xe): the columns of this row whose source point passes `interior` (monotone along a row of
+// an affine map, so the set is one interval: estimate it, then move both ends onto passing columns).
+template <typename S, typename Pred>
+void row_span(const RowMap<S>& r, int64_t OW, double lo_x, double hi_x, double lo_y, double hi_y,
+              Pred interior, int64_t& xb, int64_t& xe) {
+  xb = 0;
+  xe = OW;
+  intersect_span(r.m0, r.bx, lo_x, hi_x, xb, xe);
+  intersect_span(r.m3, r.by, lo_y, hi_y, xb, xe);
+  if (xb < 0) xb = 0;
+  if (xe > OW) xe = OW;
+  while (xb < xe && !interior(r.sx(xb), r.sy(xb))) ++xb;
+  while (xe > xb && !interior(r.sx(xe - 1), r.sy(xe - 1))) --xe;
+}
+
+template <typename T>
+void fill_columns(T* out_row, const WarpShape& s, const T* fill, int64_t begin, int64_t end) {
+  if (s.C == 1) {
+    for (int64_t ox = begin; ox < end; ++ox) out_row[ox * s.d_w] = fill[0];
+    return;
+  }
+  for (int64_t ox = begin; ox < end; ++ox)
+    for (int64_t c = 0; c < s.C; ++c) out_row[ox * s.d_w + c * s.d_c] = fill[c];
+}
+
+Isa requested_isa() {
+  const char* v = std::getenv("GEOMAUG_CPU_ISA");
+  if (v == nullptr || *v == '\0') return best_isa();
+  if (std::strcmp(v, "baseline") == 0) return Isa::kBaseline;
+  if (std::strcmp(v, "avx2") == 0 && isa_supported(Isa::kAvx2)) return Isa::kAvx2;
+  if (std::strcmp(v, "avx512") == 0 && isa_supported(Isa::kAvx512)) return Isa::kAvx512;
+  return best_isa();
+}
+
+}  // namespace
 
 template <typename T>
 void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices,
               const WarpParams<T>& params, const ParallelFor& parallel_for) {
   using S = typename SampleType<T>::type;
   const int64_t rows = s.B * s.OH;
+  const RowKernels<T> kernels = row_kernels<T>(requested_isa(), s, params);
   // ~16k output pixels per task keeps the threads busy without tiny tasks.
   const int64_t grain = s.OW > 0 ? (16384 + s.OW - 1) / s.OW : 1;
   parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
     int64_t cached_b = -1;
     InverseMap<S> im{};
+    const bool bilinear = params.interp == kBilinear;
+    const bool constant = params.border == kConstant;
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.OH, oy = row % s.OH;
       if (b != cached_b) {
         im = make_inverse_map<S>(matrices + 9 * b);
         cached_b = b;
       }
-      for (int64_t ox = 0; ox < s.OW; ++ox) warp_pixel<T>(src, dst, s, im, params, b, oy, ox);
+      // Columns [0, tb) and [te, OW): no tap in the image (constant border): the fill value.
+      // [xb, xe): interior, the fast loop.  The rest: warp_pixel.
+      int64_t tb = 0, te = s.OW, xb = 0, xe = 0;
+      RowMap<S> r{};
+      if (im.ok && im.affine) {
+        r = RowMap<S>::of(im, oy);
+        const double W = static_cast<double>(s.W), H = static_cast<double>(s.H);
+        const S Ws = static_cast<S>(s.W), Hs = static_cast<S>(s.H);
+        if (bilinear) {
+          row_span(r, s.OW, 0.0, W - 1.0, 0.0, H - 1.0,
+                   [&](S sx, S sy) {
+                     return sx >= S(0) && sy >= S(0) && sx < Ws - S(1) && sy < Hs - S(1);
+                   },
+                   xb, xe);
+          if (constant) {
+            row_span(r, s.OW, -1.0, W, -1.0, H,
+                     [&](S sx, S sy) { return sx >= S(-1) && sx < Ws && sy >= S(-1) && sy < Hs; },
+                     tb, te);
+          }
+        } else {
+          row_span(r, s.OW, -0.5, W - 0.5, -0.5, H - 0.5,
+                   [&](S sx, S sy) { return inside_area(sx, sy, s.H, s.W); }, xb, xe);
+          if (constant) tb = xb, te = xe;  // outside the area the rounded index is outside too
+        }
+        if (xb >= xe) xb = xe = tb;
+      }
+      T* out_row = dst + b * s.d_b + oy * s.d_h;
+      fill_columns(out_row, s, params.fill, 0, tb);
+      for (int64_t ox = tb; ox < xb; ++ox) warp_pixel<T>(src, dst, s, im, params, b, oy, ox);
+      if (xe > xb) kernels.span(src + b * s.s_b, out_row, s, r, xb, xe);
+      for (int64_t ox = xe; ox < te; ++ox) warp_pixel<T>(src, dst, s, im, params, b, oy, ox);
+      fill_columns(out_row, s, params.fill, te, s.OW);
     }
   });
 }
 
-#define GEOMAUG_INSTANTIATE(T)                                                                   \
+const char* warp_cpu_isas() {
+  static const char* names = isa_supported(Isa::kAvx512) ? "baseline,avx2,avx512"
+                             : isa_supported(Isa::kAvx2) ? "baseline,avx2"
+                                                         : "baseline";
+  return names;
+}
+
+#define GEOMAUG_INSTANTIATE(T)                                                                    \
   template void warp_cpu<T>(const T*, T*, const WarpShape&, const double*, const WarpParams<T>&, \
                             const ParallelFor&);
 GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)

@@ -17,8 +17,9 @@ from ._resample import resample
 def finish(root, ctx, targets, params, settings) -> dict:
     sizes = ctx.sizes
     if not bool((sizes == sizes[:1]).all()):
-        fail(f"the samples of this batch end at different sizes ({sorted({tuple(s) for s in sizes.tolist()})}): "
-             f"a batch needs one output size; end the pipeline with RandomCrop, CenterCrop or Resize")
+        seen = sorted({tuple(s) for s in sizes.tolist()})
+        fail(f"the samples of this batch end at different sizes ({seen}): a batch needs one "
+             f"output size; end the pipeline with RandomCrop, CenterCrop or Resize")
     size = ctx.empty_size if len(sizes) == 0 else tuple(int(v) for v in sizes[0])
     if min(size) <= 0:
         fail(f"the pipeline produces an empty image of size {size}")

@@ -77,8 +77,8 @@ def _read_image(image):
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
         batched = image.dim() == 4
         t = image if batched else image[None]
-        cl = t.dim() == 4 and t.shape[1] > 1 and t.is_contiguous(memory_format=torch.channels_last) \
-            and not t.is_contiguous()
+        cl = (t.shape[1] > 1 and t.is_contiguous(memory_format=torch.channels_last)
+              and not t.is_contiguous())
 
         def restore(out, normalized):
             if cl and not normalized:
@@ -200,7 +200,8 @@ def read_targets(image=None, mask=None, keypoints=None, boxes=None, size=None) -
         fail("nothing to transform: give at least one of image, mask, keypoints, boxes")
     sizes = {k: v[2] for k, v in found.items() if v[2] is not None}
     if len(set(sizes.values())) > 1:
-        fail(f"image and mask sizes differ: " + ", ".join(f"{k} (H, W) = {v}" for k, v in sizes.items()))
+        fail("image and mask sizes differ: " +
+             ", ".join(f"{k} (H, W) = {v}" for k, v in sizes.items()))
     if sizes:
         hw = next(iter(sizes.values()))
         if size is not None and tuple(size) != hw:
@@ -227,6 +228,7 @@ def read_targets(image=None, mask=None, keypoints=None, boxes=None, size=None) -
         bx = bx.expand(batch, -1, -1) if bx is not None and bx.shape[0] != batch else bx
     if msk is not None and msk.shape[0] != batch:
         fail(f"batch sizes differ: mask has {msk.shape[0]} samples, image {batch}")
-    device = img.device if img is not None else (msk.device if msk is not None else torch.device("cpu"))
+    device = img.device if img is not None else (
+        msk.device if msk is not None else torch.device("cpu"))
     return Targets(batch=batch, batched=batched, size=hw, device=device, image=img, mask=msk,
                    keypoints=kp, boxes=bx, kind=kind, restore=restore)

@@ -36,7 +36,8 @@ def _factor_range(value, name, center, lower=0.0, upper=math.inf):
         try:
             lo, hi = (float(v) for v in value)
         except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number or a (min, max) pair, got {value!r}") from None
+            raise TypeError(f"{name} must be a number or a (min, max) pair, "
+                            f"got {value!r}") from None
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
             fail(f"{name} must be (min, max) with min ≤ max, got {value!r}")
     if lo < lower or hi > upper:
@@ -106,9 +107,17 @@ class ColorJitter(ColorTransform):
         """Apply to ``x`` (n, C, H, W) float with this op's params for those n samples."""
         F.check_channels(x, "ColorJitter")
         n = x.shape[0]
-        on = params["apply"].to(torch.bool) if "apply" in params else torch.ones(n, dtype=torch.bool)
+        on = (params["apply"].to(torch.bool) if "apply" in params
+              else torch.ones(n, dtype=torch.bool))
         used = None
         perm = params["order"].to(torch.int64)
+        if bool(on.all()) and bool((perm == perm[:1]).all()):  # one order for all (e.g. B = 1)
+            for j in perm[0].tolist():
+                name = _OPS[j]
+                if name in params:
+                    x, m = self._one(name, x, params[name], bound, order, mean)
+                    used = m if m is not None else used
+            return x, used
         for k in range(4):
             for j, name in enumerate(_OPS):
                 if name not in params:
@@ -117,22 +126,27 @@ class ColorJitter(ColorTransform):
                 idx = sel.nonzero().flatten()
                 if idx.numel() == 0:
                     continue
-                f = params[name][idx]
                 dev = idx.to(x.device)
                 sub = x if idx.numel() == n else x.index_select(0, dev)
-                if name == "brightness":
-                    y = F.brightness(sub, f, bound)
-                elif name == "contrast":
-                    m = F.gray_mean(sub, order, bound) if mean is None else mean[idx.to(mean.device)].to(sub)
+                sub_mean = None if mean is None else mean[idx.to(mean.device)]
+                y, m = self._one(name, sub, params[name][idx], bound, order, sub_mean)
+                if m is not None:
                     used = torch.zeros(n, dtype=m.dtype, device=m.device) if used is None else used
                     used[idx.to(m.device)] = m
-                    y = F.contrast(sub, f, m, bound)
-                elif name == "saturation":
-                    y = F.saturation(sub, f, bound, order)
-                else:
-                    y = F.hue(sub, f, bound, order)
                 x = y if idx.numel() == n else x.index_copy(0, dev, y)
         return x, used
+
+    @staticmethod
+    def _one(name, x, f, bound, order, mean):
+        """One of the four on ``x`` with factors ``f`` → (result, contrast mean used or None)."""
+        if name == "brightness":
+            return F.brightness(x, f, bound), None
+        if name == "contrast":
+            m = F.gray_mean(x, order, bound) if mean is None else mean.to(x)
+            return F.contrast(x, f, m, bound), m
+        if name == "saturation":
+            return F.saturation(x, f, bound, order), None
+        return F.hue(x, f, bound, order), None
 
 
 class RandomGrayscale(ColorTransform):
@@ -178,11 +192,17 @@ class Normalize(Transform):
     def normalize(self, x: torch.Tensor, bound: float, order: str = "RGB") -> torch.Tensor:
         c = x.shape[1]
         work = torch.float64 if x.dtype == torch.float64 else torch.float32
-        mean = _color._mean_std(list(self.mean) * (c if len(self.mean) == 1 else 1), c, "mean", order)
-        std = _color._mean_std(list(self.std) * (c if len(self.std) == 1 else 1), c, "std", order)
-        mean = mean.to(x.device, work).view(1, c, 1, 1)
-        inv = (1.0 / std).to(x.device, work).view(1, c, 1, 1)
-        return ((x.to(work) / bound - mean) * inv).to(self.dtype).contiguous()
+        mean = _color._mean_std(_spread(self.mean, c), c, "mean", order)
+        std = _color._mean_std(_spread(self.std, c), c, "std", order)
+        inv = 1.0 / std
+        scale = (inv / bound).to(x.device, work).view(1, c, 1, 1)
+        bias = (-mean * inv).to(x.device, work).view(1, c, 1, 1)
+        out = torch.addcmul(bias, x.to(work), scale)  # (x/bound − mean)/std in one pass
+        return out.to(self.dtype).contiguous()
+
+
+def _spread(values, c):
+    return list(values) * (c if len(values) == 1 else 1)
 
 
 def _values(v, name):

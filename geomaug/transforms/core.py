@@ -73,7 +73,8 @@ class Context:
     generator: torch.Generator | None
     channel_order: str = "RGB"
     matrix: torch.Tensor = None  # (B, 3, 3) float64 composed so far
-    active: torch.Tensor = None  # (B,) bool
+    active: torch.Tensor = None  # (B,) bool: the samples the current op acts on
+    all_active: bool = True
     stage: int = 0
     colors: list = field(default_factory=list)
     normalize: Any = None
@@ -81,7 +82,7 @@ class Context:
 
     def __post_init__(self):
         self.matrix = G.eye(self.batch)
-        self.active = torch.ones(self.batch, dtype=torch.bool)
+        self.set_active(None)
 
     # --- drawing helpers (float64 on the CPU, one value per sample) ---
     def uniform(self, lo, hi, n: int | None = None) -> torch.Tensor:
@@ -99,11 +100,21 @@ class Context:
 
     # --- applying ---
     def add_geometry(self, matrix: torch.Tensor, sizes: torch.Tensor | None = None):
-        a = self.active
-        self.matrix = torch.where(a[:, None, None], matrix @ self.matrix, self.matrix)
-        if sizes is not None:
-            self.sizes = torch.where(a[:, None], sizes.to(torch.int64), self.sizes)
+        if self.all_active:
+            self.matrix = matrix @ self.matrix
+            if sizes is not None:
+                self.sizes = sizes.to(torch.int64)
+        else:
+            a = self.active
+            self.matrix = torch.where(a[:, None, None], matrix @ self.matrix, self.matrix)
+            if sizes is not None:
+                self.sizes = torch.where(a[:, None], sizes.to(torch.int64), self.sizes)
         self.stage += 1
+
+    def set_active(self, active: torch.Tensor | None):
+        """Restrict the following ops to some samples (``None``: all of them)."""
+        self.all_active = active is None
+        self.active = torch.ones(self.batch, dtype=torch.bool) if active is None else active
 
     def add_color(self, op, params: dict):
         self.colors.append(ColorStep(op, params, self.active.clone(), self.stage,
@@ -174,7 +185,8 @@ class Transform:
                 ``(H, W)``, or a PIL image; uint8 (0..255) or float (0..1).
             mask: ``(H, W)``, ``(B, H, W)``, ``(B, 1, H, W)`` (numpy ``(H, W)``/``(H, W, 1)``, PIL),
                 any integer dtype (kept).
-            keypoints: ``(K, 2)``/``(B, K, 2)`` (x, y) floats.  boxes: xyxy ``(N, 4)``/``(B, N, 4)``.
+            keypoints: ``(K, 2)``/``(B, K, 2)`` (x, y) floats.
+            boxes: xyxy ``(N, 4)``/``(B, N, 4)``.
             params: the ``out["params"]`` of an earlier call: replays it exactly.
             generator / seed: where the parameters are drawn from (default: torch's global RNG).
             size: ``(H, W)`` of the image, needed only when neither image nor mask is given.
@@ -306,12 +318,12 @@ class RandomApply(Transform):
                 fail("params for RandomApply must be {'apply': (B,) bool, 'params': [...]}")
             applied = torch.as_tensor(params["apply"]).to(torch.bool).reshape(ctx.batch)
             inner = params["params"]
-        outer = ctx.active
-        ctx.active = outer & applied
+        outer, outer_all = ctx.active, ctx.all_active
+        ctx.set_active(outer & applied)
         try:
             inner = Compose.step(self, ctx, inner)
         finally:
-            ctx.active = outer
+            ctx.set_active(None if outer_all else outer)
         return {"apply": applied, "params": inner}
 
 
@@ -350,14 +362,14 @@ class OneOf(Transform):
                 fail("params for OneOf must be {'index': (B,) int, 'params': [...]}")
             index = torch.as_tensor(params["index"]).to(torch.int64).reshape(ctx.batch)
             inner = params["params"]
-        outer = ctx.active
+        outer, outer_all = ctx.active, ctx.all_active
         out = []
         try:
             for i, (t, p) in enumerate(zip(self.transforms, inner)):
-                ctx.active = outer & (index == i)
+                ctx.set_active(outer & (index == i))
                 out.append(t.step(ctx, p))
         finally:
-            ctx.active = outer
+            ctx.set_active(None if outer_all else outer)
         return {"index": index, "params": out}
 
 

@@ -30,14 +30,15 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
     Example:
         >>> def __getitem__(self, i):
-        ...     return self.transform(image=..., generator=sample_generator(self.seed, self.epoch, i))
+        ...     g = sample_generator(self.seed, self.epoch, i)
+        ...     return self.transform(image=..., generator=g)
     """
     return torch.Generator().manual_seed(sample_seed(seed, epoch, index))
 
 
 class AugmentedDataset(torch.utils.data.Dataset):
-    """Wrap a dataset whose items are dicts (``image``, ``mask``, ``keypoints``, ``boxes``, any other
-    keys passed through) and augment item i with ``sample_generator(seed, epoch, i)``.
+    """Wrap a dataset whose items are dicts (``image``, ``mask``, ``keypoints``, ``boxes``, any
+    other keys passed through) and augment item i with ``sample_generator(seed, epoch, i)``.
 
     ``set_epoch(e)`` (call it each epoch, as with ``DistributedSampler``) reaches the DataLoader's
     workers too, persistent ones included (the epoch lives in shared memory).  Picklable for spawn.

@@ -124,7 +124,7 @@ class HorizontalFlip(GeometricTransform):
 
 
 class VerticalFlip(HorizontalFlip):
-    """Mirror top-bottom with probability ``p``: y' = (H − 1) − y (flip pairs swap too: a mirror)."""
+    """Mirror top-bottom with probability ``p``: y' = (H − 1) − y (a mirror: flip pairs swap)."""
 
     def matrix(self, params, sizes):
         return G.vflip(_hw(sizes)[0]), sizes
@@ -228,7 +228,8 @@ class Crop(GeometricTransform):
 
     def matrix(self, params, sizes):
         n = len(sizes)
-        m = G.translation(torch.full((n,), -float(self.left), dtype=torch.float64), -float(self.top))
+        left = torch.full((n,), -float(self.left), dtype=torch.float64)
+        m = G.translation(left, -float(self.top))
         return m, torch.tensor([self.size], dtype=torch.int64).expand(n, 2)
 
 
@@ -309,8 +310,10 @@ class Pad(GeometricTransform):
         try:
             vals = [int(v) for v in vals if not isinstance(v, bool) and v == int(v)]
         except (TypeError, ValueError):
-            raise TypeError(f"padding must be an int or a tuple of 2 or 4 ints, got {padding!r}") from None
-        if len(vals) not in (1, 2, 4) or (not isinstance(padding, int) and len(vals) != len(padding)):
+            raise TypeError(f"padding must be an int or a tuple of 2 or 4 ints, "
+                            f"got {padding!r}") from None
+        if len(vals) not in (1, 2, 4) or (not isinstance(padding, int)
+                                          and len(vals) != len(padding)):
             fail(f"padding must be an int or a tuple of 2 or 4 ints, got {padding!r}")
         if min(vals) < 0:
             fail(f"padding must be non-negative, got {padding!r}")
@@ -349,7 +352,8 @@ class RandomAffine(GeometricTransform):
         degrees: rotation range (number d → (−d, d)), counter-clockwise positive.
         translate: ``(fx, fy)`` maximal |shift| as fractions of width/height (torchvision's).
         scale: ``(min, max)`` factor range.
-        shear: degrees; d → x-shear in (−d, d); ``(min, max)`` x-shear; ``(xmin, xmax, ymin, ymax)``.
+        shear: degrees; d → x-shear in (−d, d); ``(min, max)`` x-shear;
+            ``(xmin, xmax, ymin, ymax)`` x and y shear.
     """
 
     def __init__(self, degrees=0.0, translate=None, scale=None, shear=None, p: float = 1.0, *,
@@ -380,7 +384,8 @@ class RandomAffine(GeometricTransform):
         h, w = _hw(ctx.sizes)
         d["tx"] = ctx.uniform(-fx, fx) * w
         d["ty"] = ctx.uniform(-fy, fy) * h
-        d["scale"] = ctx.uniform(*self.scale) if self.scale else torch.ones(ctx.batch, dtype=torch.float64)
+        d["scale"] = (ctx.uniform(*self.scale) if self.scale
+                      else torch.ones(ctx.batch, dtype=torch.float64))
         (a, b), (c, e) = self.shear or ((0.0, 0.0), (0.0, 0.0))
         d["shear_x"] = ctx.uniform(a, b)
         d["shear_y"] = ctx.uniform(c, e)

@@ -19,7 +19,7 @@ class MultiScale:
         >>> ms = MultiScale((0.75, 1.0, 1.25), flip=True)
         >>> copies = ms(image=img)                                  # 6 dicts
         >>> logits = [model(c["image"]) for c in copies]             # (B, n_classes, h_i, w_i) each
-        >>> fused = ms.merge(logits, copies, size=img.shape[-2:])    # in the input's frame, averaged
+        >>> fused = ms.merge(logits, copies, size=img.shape[-2:])  # input's frame, averaged
     """
 
     def __init__(self, scales: Sequence[float] = (1.0,), flip: bool = False, *, flip_pairs=None):

@@ -18,6 +18,10 @@ template <typename T>
 void warp_cpu(const T* src, T* dst, const WarpShape& shape, const double* matrices,
               const WarpParams<T>& params, const ParallelFor& parallel_for);
 
+// The CPU warp's instruction-set variants this machine runs, e.g. "baseline,avx2,avx512"; the
+// environment variable GEOMAUG_CPU_ISA=baseline|avx2|avx512 (read per call) forces one of them.
+const char* warp_cpu_isas();
+
 #ifdef GEOMAUG_WITH_CUDA
 // Same arguments, device pointers; `stream` is a cudaStream_t; returns a CUDA error code (0 =
 // success).  `scratch`: device memory of warp_cuda_scratch_bytes(B) bytes (the inverse maps).

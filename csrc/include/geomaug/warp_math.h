@@ -7,7 +7,8 @@
 // Border rule: q inside the closed area [-0.5, W-0.5] x [-0.5, H-0.5] is image content — bilinear
 // taps clamp to the edge pixels (a resize equals cv2.resize), nearest rounds half to even and
 // clamps.  q outside the area takes the border mode per tap, as cv2.warpAffine does: constant (taps
-// outside the image read the fill value), replicate (clamped index) or reflect (BORDER_REFLECT_101).
+// outside the image read the fill value; no tap inside: exactly the fill value), replicate (clamped
+// index) or reflect (BORDER_REFLECT_101).
 // q that is not finite, or behind the camera of a projective map, or from a singular matrix, is
 // the fill value in every mode.
 #pragma once
@@ -231,6 +232,10 @@ GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const Warp
   const int64_t o01 = in01 ? ys[0] * s.s_h + xs[1] * s.s_w : 0;
   const int64_t o10 = in10 ? ys[1] * s.s_h + xs[0] * s.s_w : 0;
   const int64_t o11 = in11 ? ys[1] * s.s_h + xs[1] * s.s_w : 0;
+  if (!(in00 || in01 || in10 || in11)) {  // no tap in the image: exactly the fill value
+    for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = p.fill[c];
+    return;
+  }
   for (int64_t c = 0; c < s.C; ++c) {
     const T* q = plane + c * s.s_c;
     const S f = static_cast<S>(p.fill[c]);

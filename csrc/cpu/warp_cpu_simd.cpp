@@ -1,0 +1,555 @@
+// The CPU warp kernel's interior row loops, each compiled for the baseline x86-64 (or any other
+// target) and, on x86-64, for AVX2 and AVX-512; the variant is chosen per call (warp_cpu.cpp).
+// No fused multiply-adds anywhere in this file: every variant computes, bit for bit, what
+// warp_pixel (warp_math.h) and the PyTorch path compute.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+// GCC 12's own AVX-512 headers trip this (their _mm512_undefined_* idiom), not this file's code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <cstring>
+#include <type_traits>
+
+#include "warp_cpu_rows.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GA_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GA_ALWAYS_INLINE inline
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define GA_X86_VARIANTS 1
+#include <immintrin.h>
+#define GA_TARGET_AVX2 __attribute__((target("avx2")))
+#define GA_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#else
+#define GA_X86_VARIANTS 0
+#endif
+
+namespace geomaug {
+
+bool isa_supported(Isa isa) {
+#if GA_X86_VARIANTS
+  if (isa == Isa::kAvx2) return __builtin_cpu_supports("avx2");
+  if (isa == Isa::kAvx512)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#endif
+  return isa == Isa::kBaseline;
+}
+
+Isa best_isa() {
+  static const Isa best = isa_supported(Isa::kAvx512) ? Isa::kAvx512
+                          : isa_supported(Isa::kAvx2) ? Isa::kAvx2
+                                                      : Isa::kBaseline;
+  return best;
+}
+
+namespace {
+
+// round_even() of warp_math.h without its `volatile` (this file is built without -ffast-math,
+// so the compiler keeps the add/subtract pair): same results, no store and reload.
+GA_ALWAYS_INLINE float round_even_fast(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  if (!(std::fabs(v) < 4194304.0f)) return v;
+  return (v + kMagic) - kMagic;
+}
+GA_ALWAYS_INLINE double round_even_fast(double v) {
+  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
+  if (!(std::fabs(v) < 2251799813685248.0)) return v;
+  return (v + kMagic) - kMagic;
+}
+
+// ---- generic bilinear: any element type, strides and channel count --------------------------
+template <typename T>
+GA_ALWAYS_INLINE void bilinear_span_body(const T* plane, T* out, const WarpShape& s,
+                                         const RowMap<typename SampleType<T>::type>& r,
+                                         int64_t xb, int64_t xe) {
+  using S = typename SampleType<T>::type;
+  const int64_t sh = s.s_h, sw = s.s_w, sc = s.s_c, dw = s.d_w, dc = s.d_c, C = s.C;
+  for (int64_t ox = xb; ox < xe; ++ox) {
+    const S sx = r.sx(ox), sy = r.sy(ox);
+    const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);  // >= 0: floor
+    const BilinearWeights<S> w(sx - static_cast<S>(x0), sy - static_cast<S>(y0));
+    const T* p0 = plane + y0 * sh + x0 * sw;
+    T* o = out + ox * dw;
+    for (int64_t c = 0; c < C; ++c) {
+      const T* q = p0 + c * sc;
+      S v = w.w0 * static_cast<S>(q[0]);
+      v += w.w1 * static_cast<S>(q[sw]);
+      v += w.w2 * static_cast<S>(q[sh]);
+      v += w.w3 * static_cast<S>(q[sh + sw]);
+      if constexpr (std::is_same_v<T, uint8_t>) {
+        o[c * dc] = static_cast<uint8_t>(round_even_fast(v));  // in [0, 255]: convex weights
+      } else {
+        o[c * dc] = Store<T>::from(v);
+      }
+    }
+  }
+}
+
+// ---- uint8, channels interleaved (HWC / channels-last), C = 3 or 4, in and out --------------
+// Four pixels' coordinates and weights at a time in 4-lane vectors; then per pixel the two source
+// rows' 2-pixel runs as four 4-byte loads (C = 3: at p and p + 2, so nothing past the last tap is
+// read), widened to one 4-lane float vector per tap (lanes = channels), weighted and summed as
+// warp_pixel does, rounded half to even (cvtps2dq in the default rounding mode).  SSE2 intrinsics:
+// the AVX2 / AVX-512 variants are the same code in VEX / EVEX encoding.
+#if GA_X86_VARIANTS
+GA_ALWAYS_INLINE uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+GA_ALWAYS_INLINE __m128 widen(uint32_t bytes) {
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i b = _mm_cvtsi32_si128(static_cast<int>(bytes));
+  return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(b, zero), zero));
+}
+
+// One pixel: taps at p (row y0, column x0), weights w; returns the C bytes in a 32-bit word.
+// Top row: 8 bytes from p (the bottom row follows, so p + 7 is inside the image); bottom row:
+// 8 bytes ending at its last tap byte (C = 3: from p + sh - 2, shifted down 2 bytes).
+template <int C>
+GA_ALWAYS_INLINE uint32_t u8_pixel(const uint8_t* p, int64_t sh, float w0, float w1, float w2,
+                                   float w3) {
+  const __m128i top = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  const __m128i bot =
+      C == 3 ? _mm_srli_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + sh - 2)), 16)
+             : _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + sh));
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i t16 = _mm_unpacklo_epi8(top, zero), b16 = _mm_unpacklo_epi8(bot, zero);
+  const __m128 q00 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(t16, zero));
+  const __m128 q01 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_srli_si128(t16, 2 * C), zero));
+  const __m128 q10 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(b16, zero));
+  const __m128 q11 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_srli_si128(b16, 2 * C), zero));
+  __m128 v = _mm_mul_ps(_mm_set1_ps(w0), q00);
+  v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(w1), q01));
+  v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(w2), q10));
+  v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(w3), q11));
+  __m128i q = _mm_cvtps_epi32(v);  // values in [0, 255]: convex weights
+  q = _mm_packus_epi16(_mm_packs_epi32(q, q), q);
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(q));
+}
+
+// Stores pixel ox's C bytes: 4 bytes when ox < wide_end (C = 3: one byte into the next pixel,
+// which is written after this one), else exactly C.
+template <int C>
+GA_ALWAYS_INLINE void store_u8(uint8_t* out, int64_t ox, int64_t wide_end, uint32_t word) {
+  uint8_t* o = out + ox * C;
+  if (ox < wide_end) {
+    std::memcpy(o, &word, 4);
+  } else {
+    for (int c = 0; c < C; ++c) o[c] = static_cast<uint8_t>(word >> (8 * c));
+  }
+}
+
+template <int C>
+GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* out,
+                                               const WarpShape& s, const RowMap<float>& r,
+                                               int64_t xb, int64_t xe) {
+  static_assert(C == 3 || C == 4, "3 or 4 interleaved channels");
+  const int64_t sh = s.s_h;
+  const int64_t wide_end = (C == 3 && xe == s.OW) ? xe - 1 : xe;
+  const __m128 m0 = _mm_set1_ps(r.m0), bx = _mm_set1_ps(r.bx), m3 = _mm_set1_ps(r.m3),
+               by = _mm_set1_ps(r.by), one = _mm_set1_ps(1.0f), iota = _mm_set_ps(3, 2, 1, 0);
+  alignas(16) int32_t x0s[4], y0s[4];
+  alignas(16) float w0s[4], w1s[4], w2s[4], w3s[4];
+  for (int64_t ox4 = xb; ox4 < xe; ox4 += 4) {
+    // Columns ox4 .. ox4 + 3 (past xe: computed, not used).  x is exact in float below 2^24.
+    const __m128 x = _mm_add_ps(_mm_set1_ps(static_cast<float>(ox4)), iota);
+    const __m128 sx = _mm_add_ps(_mm_mul_ps(m0, x), bx), sy = _mm_add_ps(_mm_mul_ps(m3, x), by);
+    const __m128i x0 = _mm_cvttps_epi32(sx), y0 = _mm_cvttps_epi32(sy);  // interior: floor
+    const __m128 ax = _mm_sub_ps(sx, _mm_cvtepi32_ps(x0)), ay = _mm_sub_ps(sy, _mm_cvtepi32_ps(y0));
+    const __m128 bx_ = _mm_sub_ps(one, ax), by_ = _mm_sub_ps(one, ay);
+    _mm_store_si128(reinterpret_cast<__m128i*>(x0s), x0);
+    _mm_store_si128(reinterpret_cast<__m128i*>(y0s), y0);
+    _mm_store_ps(w0s, _mm_mul_ps(by_, bx_));
+    _mm_store_ps(w1s, _mm_mul_ps(by_, ax));
+    _mm_store_ps(w2s, _mm_mul_ps(ay, bx_));
+    _mm_store_ps(w3s, _mm_mul_ps(ay, ax));
+    const int n = xe - ox4 < 4 ? static_cast<int>(xe - ox4) : 4;
+    for (int j = 0; j < n; ++j) {
+      const uint8_t* p = plane + static_cast<int64_t>(y0s[j]) * sh + static_cast<int64_t>(x0s[j]) * C;
+      store_u8<C>(out, ox4 + j, wide_end, u8_pixel<C>(p, sh, w0s[j], w1s[j], w2s[j], w3s[j]));
+    }
+  }
+}
+
+// The same with 256-bit vectors (AVX2 and up): eight pixels' coordinates and weights at a time,
+// then two pixels per vector (one per 128-bit half).  Offsets in 32 bits: only for sources whose
+// extent is below 2^31 bytes (pick() checks).
+#define GA_U8_SPAN_256(NAME, TARGET)                                                               \
+  template <int C>                                                                                 \
+  TARGET void NAME(const uint8_t* plane, uint8_t* out, const WarpShape& s, const RowMap<float>& r, \
+                   int64_t xb, int64_t xe) {                                                       \
+    const int64_t sh = s.s_h;                                                                      \
+    const int64_t wide_end = (C == 3 && xe == s.OW) ? xe - 1 : xe;                                 \
+    const __m256 m0 = _mm256_set1_ps(r.m0), bx = _mm256_set1_ps(r.bx), m3 = _mm256_set1_ps(r.m3), \
+                 by = _mm256_set1_ps(r.by), one = _mm256_set1_ps(1.0f),                            \
+                 iota = _mm256_set_ps(7, 6, 5, 4, 3, 2, 1, 0);                                     \
+    const __m256i shv = _mm256_set1_epi32(static_cast<int32_t>(sh));                               \
+    const __m128i pick = C == 3 ? _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 3, 4, 5, 6, 11, 12, 13, 14) \
+                                : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15); \
+    alignas(32) int32_t offs[8];                                                                   \
+    for (int64_t ox8 = xb; ox8 < xe; ox8 += 8) {                                                   \
+      const __m256 x = _mm256_add_ps(_mm256_set1_ps(static_cast<float>(ox8)), iota);               \
+      const __m256 sx = _mm256_add_ps(_mm256_mul_ps(m0, x), bx);                                   \
+      const __m256 sy = _mm256_add_ps(_mm256_mul_ps(m3, x), by);                                   \
+      const __m256i x0 = _mm256_cvttps_epi32(sx), y0 = _mm256_cvttps_epi32(sy);                    \
+      const __m256 ax = _mm256_sub_ps(sx, _mm256_cvtepi32_ps(x0));                                 \
+      const __m256 ay = _mm256_sub_ps(sy, _mm256_cvtepi32_ps(y0));                                 \
+      const __m256 bx_ = _mm256_sub_ps(one, ax), by_ = _mm256_sub_ps(one, ay);                     \
+      const __m256 w0 = _mm256_mul_ps(by_, bx_), w1 = _mm256_mul_ps(by_, ax);                      \
+      const __m256 w2 = _mm256_mul_ps(ay, bx_), w3 = _mm256_mul_ps(ay, ax);                        \
+      const __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(y0, shv),                            \
+                                           _mm256_mullo_epi32(x0, _mm256_set1_epi32(C)));          \
+      _mm256_store_si256(reinterpret_cast<__m256i*>(offs), off);                                   \
+      const int n = xe - ox8 < 8 ? static_cast<int>(xe - ox8) : 8;                                 \
+      int j = 0;                                                                                   \
+      for (; j + 2 <= n; j += 2) {                                                                 \
+        const uint8_t* pa = plane + offs[j];                                                       \
+        const uint8_t* pb = plane + offs[j + 1];                                                   \
+        const __m128i top = _mm_unpacklo_epi64(                                                    \
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa)),                                 \
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb)));                                \
+        __m128i bot;                                                                               \
+        if (C == 3) {                                                                              \
+          bot = _mm_srli_epi64(                                                                    \
+              _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa + sh - 2)),   \
+                                 _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb + sh - 2))),  \
+              16);                                                                                 \
+        } else {                                                                                   \
+          bot = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa + sh)),     \
+                                   _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb + sh)));    \
+        }                                                                                          \
+        const __m128i t = _mm_shuffle_epi8(top, pick), b = _mm_shuffle_epi8(bot, pick);            \
+        const __m256 q00 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(t));                            \
+        const __m256 q01 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(t, t)));     \
+        const __m256 q10 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));                            \
+        const __m256 q11 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b)));     \
+        const __m256i lanes = _mm256_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1);           \
+        __m256 v = _mm256_mul_ps(_mm256_permutevar8x32_ps(w0, lanes), q00);                        \
+        v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_permutevar8x32_ps(w1, lanes), q01));             \
+        v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_permutevar8x32_ps(w2, lanes), q10));             \
+        v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_permutevar8x32_ps(w3, lanes), q11));             \
+        __m256i q = _mm256_cvtps_epi32(v);                                                         \
+        q = _mm256_packus_epi16(_mm256_packs_epi32(q, q), q);                                      \
+        store_u8<C>(out, ox8 + j, wide_end,                                                        \
+                    static_cast<uint32_t>(_mm_cvtsi128_si32(_mm256_castsi256_si128(q))));          \
+        store_u8<C>(out, ox8 + j + 1, wide_end,                                                    \
+                    static_cast<uint32_t>(_mm_cvtsi128_si32(_mm256_extracti128_si256(q, 1))));     \
+      }                                                                                            \
+      if (j < n) {                                                                                 \
+        alignas(32) float ws[4][8];                                                                \
+        _mm256_store_ps(ws[0], w0);                                                                \
+        _mm256_store_ps(ws[1], w1);                                                                \
+        _mm256_store_ps(ws[2], w2);                                                                \
+        _mm256_store_ps(ws[3], w3);                                                                \
+        store_u8<C>(out, ox8 + j, wide_end,                                                        \
+                    u8_pixel<C>(plane + offs[j], sh, ws[0][j], ws[1][j], ws[2][j], ws[3][j]));     \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+// AVX-512: sixteen pixels' coordinates and weights at a time, four pixels per 512-bit vector,
+// results narrowed with saturation and stored with a byte mask (exactly 4 C bytes).
+template <int C>
+GA_TARGET_AVX512 void avx512_u8_quad(const uint8_t* plane, uint8_t* out, const WarpShape& s,
+                                     const RowMap<float>& r, int64_t xb, int64_t xe) {
+  const int64_t sh = s.s_h;
+  const int64_t wide_end = (C == 3 && xe == s.OW) ? xe - 1 : xe;
+  const __m512 m0 = _mm512_set1_ps(r.m0), bx = _mm512_set1_ps(r.bx), m3 = _mm512_set1_ps(r.m3),
+               by = _mm512_set1_ps(r.by), one = _mm512_set1_ps(1.0f),
+               iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i shv = _mm512_set1_epi32(static_cast<int32_t>(sh));
+  const __m256i pick = C == 3 ? _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 3, 4, 5, 6, 11, 12, 13, 14,
+                                                 0, 1, 2, 3, 8, 9, 10, 11, 3, 4, 5, 6, 11, 12, 13, 14)
+                              : _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15,
+                                                 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15);
+  const __m128i compact = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+  const __mmask16 store_mask = C == 3 ? 0x0fff : 0xffff;
+  alignas(64) int32_t offs[16];
+  alignas(64) float ws[4][16];
+  for (int64_t ox16 = xb; ox16 < xe; ox16 += 16) {
+    const __m512 x = _mm512_add_ps(_mm512_set1_ps(static_cast<float>(ox16)), iota);
+    const __m512 sx = _mm512_add_ps(_mm512_mul_ps(m0, x), bx);
+    const __m512 sy = _mm512_add_ps(_mm512_mul_ps(m3, x), by);
+    const __m512i x0 = _mm512_cvttps_epi32(sx), y0 = _mm512_cvttps_epi32(sy);
+    const __m512 ax = _mm512_sub_ps(sx, _mm512_cvtepi32_ps(x0));
+    const __m512 ay = _mm512_sub_ps(sy, _mm512_cvtepi32_ps(y0));
+    const __m512 bx_ = _mm512_sub_ps(one, ax), by_ = _mm512_sub_ps(one, ay);
+    const __m512 w0 = _mm512_mul_ps(by_, bx_), w1 = _mm512_mul_ps(by_, ax);
+    const __m512 w2 = _mm512_mul_ps(ay, bx_), w3 = _mm512_mul_ps(ay, ax);
+    _mm512_store_si512(offs, _mm512_add_epi32(_mm512_mullo_epi32(y0, shv),
+                                              _mm512_mullo_epi32(x0, _mm512_set1_epi32(C))));
+    const int n = xe - ox16 < 16 ? static_cast<int>(xe - ox16) : 16;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const uint8_t* p[4] = {plane + offs[j], plane + offs[j + 1], plane + offs[j + 2],
+                             plane + offs[j + 3]};
+      __m128i tops[2], bots[2];
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* pa = p[2 * h];
+        const uint8_t* pb = p[2 * h + 1];
+        tops[h] = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa)),
+                                     _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb)));
+        if (C == 3) {
+          bots[h] = _mm_srli_epi64(
+              _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa + sh - 2)),
+                                 _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb + sh - 2))),
+              16);
+        } else {
+          bots[h] = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pa + sh)),
+                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(pb + sh)));
+        }
+      }
+      // Per 128-bit half: [q00 of 2 pixels (8 bytes) | q01 of 2 pixels]; regroup 64-bit quarters
+      // to [q00 of 4 pixels | q01 of 4 pixels].
+      const __m256i t = _mm256_permute4x64_epi64(
+          _mm256_shuffle_epi8(_mm256_set_m128i(tops[1], tops[0]), pick), 0xd8);
+      const __m256i b = _mm256_permute4x64_epi64(
+          _mm256_shuffle_epi8(_mm256_set_m128i(bots[1], bots[0]), pick), 0xd8);
+      const __m512 q00 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(t)));
+      const __m512 q01 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(t, 1)));
+      const __m512 q10 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(b)));
+      const __m512 q11 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1)));
+      const __m512i lanes = _mm512_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1, j + 2, j + 2,
+                                              j + 2, j + 2, j + 3, j + 3, j + 3, j + 3);
+      __m512 v = _mm512_mul_ps(_mm512_permutexvar_ps(lanes, w0), q00);
+      v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_permutexvar_ps(lanes, w1), q01));
+      v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_permutexvar_ps(lanes, w2), q10));
+      v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_permutexvar_ps(lanes, w3), q11));
+      __m128i bytes = _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(v));
+      if (C == 3) bytes = _mm_shuffle_epi8(bytes, compact);
+      _mm_mask_storeu_epi8(out + (ox16 + j) * C, store_mask, bytes);
+    }
+    if (j < n) {
+      _mm512_store_ps(ws[0], w0);
+      _mm512_store_ps(ws[1], w1);
+      _mm512_store_ps(ws[2], w2);
+      _mm512_store_ps(ws[3], w3);
+      for (; j < n; ++j)
+        store_u8<C>(out, ox16 + j, wide_end,
+                    u8_pixel<C>(plane + offs[j], sh, ws[0][j], ws[1][j], ws[2][j], ws[3][j]));
+    }
+  }
+}
+
+GA_U8_SPAN_256(avx2_u8_wide, GA_TARGET_AVX2)
+#else
+template <int C>
+GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* out,
+                                               const WarpShape& s, const RowMap<float>& r,
+                                               int64_t xb, int64_t xe) {
+  bilinear_span_body<uint8_t>(plane, out, s, r, xb, xe);
+}
+#endif
+
+// ---- nearest: any element type, strides and channel count ----------------------------------
+// Rounding the clamped coordinate equals clamping the rounded one (monotone, integer bounds).
+template <typename T>
+GA_ALWAYS_INLINE void nearest_span_body(const T* plane, T* out, const WarpShape& s,
+                                        const RowMap<typename SampleType<T>::type>& r, int64_t xb,
+                                        int64_t xe) {
+  using S = typename SampleType<T>::type;
+  const S W1 = static_cast<S>(s.W - 1), H1 = static_cast<S>(s.H - 1);
+  const int64_t C = s.C, sh = s.s_h, sw = s.s_w, sc = s.s_c, dw = s.d_w, dc = s.d_c;
+  for (int64_t ox = xb; ox < xe; ++ox) {
+    S sx = r.sx(ox), sy = r.sy(ox);
+    sx = sx < S(0) ? S(0) : (sx > W1 ? W1 : sx);
+    sy = sy < S(0) ? S(0) : (sy > H1 ? H1 : sy);
+    const int64_t x = static_cast<int64_t>(round_even_fast(sx));
+    const int64_t y = static_cast<int64_t>(round_even_fast(sy));
+    const T* q = plane + y * sh + x * sw;
+    T* o = out + ox * dw;
+    if (C == 1) {
+      o[0] = q[0];
+    } else {
+      for (int64_t c = 0; c < C; ++c) o[c * dc] = q[c * sc];
+    }
+  }
+}
+
+#if GA_X86_VARIANTS
+// float coordinates (every type but float64): four columns at a time.
+template <typename T>
+GA_ALWAYS_INLINE void nearest_span_body_f32(const T* plane, T* out, const WarpShape& s,
+                                            const RowMap<float>& r, int64_t xb, int64_t xe) {
+  const int64_t C = s.C, sh = s.s_h, sw = s.s_w, sc = s.s_c, dw = s.d_w, dc = s.d_c;
+  const __m128 m0 = _mm_set1_ps(r.m0), bx = _mm_set1_ps(r.bx), m3 = _mm_set1_ps(r.m3),
+               by = _mm_set1_ps(r.by), iota = _mm_set_ps(3, 2, 1, 0), zero = _mm_setzero_ps();
+  const __m128 W1 = _mm_set1_ps(static_cast<float>(s.W - 1)), H1 = _mm_set1_ps(static_cast<float>(s.H - 1));
+  alignas(16) int32_t xs[4], ys[4];
+  for (int64_t ox4 = xb; ox4 < xe; ox4 += 4) {
+    const __m128 x = _mm_add_ps(_mm_set1_ps(static_cast<float>(ox4)), iota);
+    const __m128 sx = _mm_add_ps(_mm_mul_ps(m0, x), bx), sy = _mm_add_ps(_mm_mul_ps(m3, x), by);
+    // round half to even (the default rounding mode) after clamping into the image
+    _mm_store_si128(reinterpret_cast<__m128i*>(xs), _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(sx, zero), W1)));
+    _mm_store_si128(reinterpret_cast<__m128i*>(ys), _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(sy, zero), H1)));
+    const int n = xe - ox4 < 4 ? static_cast<int>(xe - ox4) : 4;
+    for (int j = 0; j < n; ++j) {
+      const T* q = plane + static_cast<int64_t>(ys[j]) * sh + static_cast<int64_t>(xs[j]) * sw;
+      T* o = out + (ox4 + j) * dw;
+      if (C == 1) {
+        o[0] = q[0];
+      } else {
+        for (int64_t c = 0; c < C; ++c) o[c * dc] = q[c * sc];
+      }
+    }
+  }
+}
+#endif
+
+#if GA_X86_VARIANTS
+// Nearest with 256-bit vectors: eight columns' clamped, rounded coordinates and 32-bit offsets at
+// a time (sources whose extent is below 2^31 elements; pick() checks).
+#define GA_NEAREST_256(NAME, TARGET)                                                               \
+  template <typename T>                                                                            \
+  TARGET void NAME(const T* plane, T* out, const WarpShape& s, const RowMap<float>& r, int64_t xb, \
+                   int64_t xe) {                                                                   \
+    const int64_t C = s.C, sc = s.s_c, dw = s.d_w, dc = s.d_c;                                     \
+    const __m256 m0 = _mm256_set1_ps(r.m0), bx = _mm256_set1_ps(r.bx), m3 = _mm256_set1_ps(r.m3), \
+                 by = _mm256_set1_ps(r.by), iota = _mm256_set_ps(7, 6, 5, 4, 3, 2, 1, 0),          \
+                 zero = _mm256_setzero_ps();                                                       \
+    const __m256 W1 = _mm256_set1_ps(static_cast<float>(s.W - 1));                                 \
+    const __m256 H1 = _mm256_set1_ps(static_cast<float>(s.H - 1));                                 \
+    const __m256i shv = _mm256_set1_epi32(static_cast<int32_t>(s.s_h));                            \
+    const __m256i swv = _mm256_set1_epi32(static_cast<int32_t>(s.s_w));                            \
+    alignas(32) int32_t offs[8];                                                                   \
+    for (int64_t ox8 = xb; ox8 < xe; ox8 += 8) {                                                   \
+      const __m256 x = _mm256_add_ps(_mm256_set1_ps(static_cast<float>(ox8)), iota);               \
+      const __m256 sx = _mm256_add_ps(_mm256_mul_ps(m0, x), bx);                                   \
+      const __m256 sy = _mm256_add_ps(_mm256_mul_ps(m3, x), by);                                   \
+      const __m256i xi = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(sx, zero), W1));          \
+      const __m256i yi = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(sy, zero), H1));          \
+      _mm256_store_si256(reinterpret_cast<__m256i*>(offs),                                         \
+                         _mm256_add_epi32(_mm256_mullo_epi32(yi, shv), _mm256_mullo_epi32(xi, swv))); \
+      const int n = xe - ox8 < 8 ? static_cast<int>(xe - ox8) : 8;                                 \
+      T* o = out + ox8 * dw;                                                                       \
+      if (sizeof(T) == 1 && C == 1 && dw == 1 && n == 8) { /* masks: one 8-byte store */          \
+        uint64_t word = 0;                                                                         \
+        for (int j = 0; j < 8; ++j)                                                                \
+          word |= static_cast<uint64_t>(static_cast<uint8_t>(plane[offs[j]])) << (8 * j);          \
+        std::memcpy(o, &word, 8);                                                                  \
+      } else if (C == 1) {                                                                         \
+        for (int j = 0; j < n; ++j) o[j * dw] = plane[offs[j]];                                    \
+      } else {                                                                                     \
+        for (int j = 0; j < n; ++j)                                                                \
+          for (int64_t c = 0; c < C; ++c) o[j * dw + c * dc] = plane[offs[j] + c * sc];            \
+      }                                                                                            \
+    }                                                                                              \
+  }
+GA_NEAREST_256(avx2_nearest_wide, GA_TARGET_AVX2)
+GA_NEAREST_256(avx512_nearest_wide, GA_TARGET_AVX512)
+#endif
+
+// One function per loop and instruction set (attributes cannot depend on template arguments).
+#define GA_SPAN_FNS(PREFIX, TARGET)                                                             \
+  template <typename T>                                                                         \
+  TARGET void PREFIX##_bilinear(const T* p, T* o, const WarpShape& s,                           \
+                                const RowMap<typename SampleType<T>::type>& r, int64_t xb,      \
+                                int64_t xe) {                                                   \
+    bilinear_span_body<T>(p, o, s, r, xb, xe);                                                  \
+  }                                                                                             \
+  template <typename T>                                                                         \
+  TARGET void PREFIX##_nearest(const T* p, T* o, const WarpShape& s,                            \
+                               const RowMap<typename SampleType<T>::type>& r, int64_t xb,       \
+                               int64_t xe) {                                                    \
+    GA_NEAREST_BODY(p, o, s, r, xb, xe);                                                        \
+  }                                                                                             \
+  template <int C>                                                                              \
+  TARGET void PREFIX##_u8_interleaved(const uint8_t* p, uint8_t* o, const WarpShape& s,         \
+                                      const RowMap<float>& r, int64_t xb, int64_t xe) {         \
+    u8_interleaved_span_body<C>(p, o, s, r, xb, xe);                                            \
+  }
+
+#if GA_X86_VARIANTS
+#define GA_NEAREST_BODY(p, o, s, r, xb, xe)                                         \
+  if constexpr (std::is_same_v<typename SampleType<T>::type, float>)                \
+    nearest_span_body_f32<T>(p, o, s, r, xb, xe);                                   \
+  else                                                                              \
+    nearest_span_body<T>(p, o, s, r, xb, xe)
+#else
+#define GA_NEAREST_BODY(p, o, s, r, xb, xe) nearest_span_body<T>(p, o, s, r, xb, xe)
+#endif
+
+#define GA_NO_TARGET
+GA_SPAN_FNS(baseline, GA_NO_TARGET)
+#if GA_X86_VARIANTS
+GA_SPAN_FNS(avx2, GA_TARGET_AVX2)
+GA_SPAN_FNS(avx512, GA_TARGET_AVX512)
+#endif
+
+template <typename T, typename Fns>
+RowKernels<T> pick(const WarpShape& s, const WarpParams<T>& p, Fns fns) {
+  const int64_t extent = (s.H - 1) * s.s_h + (s.W - 1) * s.s_w + (s.C - 1) * s.s_c + 1;
+  const bool small = extent < (int64_t(1) << 31) && s.s_h >= 0 && s.s_w >= 0 && s.s_c >= 0;
+  if (p.interp == kNearest) {
+    return {small && fns.nearest_wide ? fns.nearest_wide : fns.nearest};
+  }
+  if constexpr (std::is_same_v<T, uint8_t>) {
+    // The 8-byte row loads need 3 columns (C = 3: the top load reads into the next row).
+    const bool interleaved = s.s_c == 1 && s.s_w == s.C && s.d_c == 1 && s.d_w == s.C &&
+                             s.W >= 3 && s.s_h >= 8;
+    const bool wide = small && fns.u8_c3_wide != nullptr;
+    if (interleaved && s.C == 3) return {wide ? fns.u8_c3_wide : fns.u8_c3};
+    if (interleaved && s.C == 4) return {wide ? fns.u8_c4_wide : fns.u8_c4};
+  }
+  return {fns.bilinear};
+}
+
+template <typename T>
+struct Fns {
+  using S = typename SampleType<T>::type;
+  using Span = void (*)(const T*, T*, const WarpShape&, const RowMap<S>&, int64_t, int64_t);
+  Span bilinear, nearest, u8_c3, u8_c4, u8_c3_wide, u8_c4_wide, nearest_wide;
+};
+
+template <typename T>
+Fns<T> fns_for(Isa isa) {
+  Fns<T> f{&baseline_bilinear<T>, &baseline_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
+  if constexpr (std::is_same_v<T, uint8_t>) {
+    f.u8_c3 = &baseline_u8_interleaved<3>;
+    f.u8_c4 = &baseline_u8_interleaved<4>;
+  }
+#if GA_X86_VARIANTS
+  if (isa == Isa::kAvx2) {
+    f = {&avx2_bilinear<T>, &avx2_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
+    if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx2_nearest_wide<T>;
+    if constexpr (std::is_same_v<T, uint8_t>) {
+      f.u8_c3 = &avx2_u8_interleaved<3>;
+      f.u8_c4 = &avx2_u8_interleaved<4>;
+      f.u8_c3_wide = &avx2_u8_wide<3>;
+      f.u8_c4_wide = &avx2_u8_wide<4>;
+    }
+  } else if (isa == Isa::kAvx512) {
+    f = {&avx512_bilinear<T>, &avx512_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
+    if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx512_nearest_wide<T>;
+    if constexpr (std::is_same_v<T, uint8_t>) {
+      f.u8_c3 = &avx512_u8_interleaved<3>;
+      f.u8_c4 = &avx512_u8_interleaved<4>;
+      f.u8_c3_wide = &avx512_u8_quad<3>;
+      f.u8_c4_wide = &avx512_u8_quad<4>;
+    }
+  }
+#else
+  (void)isa;
+#endif
+  return f;
+}
+
+}  // namespace
+
+template <typename T>
+RowKernels<T> row_kernels(Isa isa, const WarpShape& s, const WarpParams<T>& params) {
+  return pick<T>(s, params, fns_for<T>(isa));
+}
+
+#define GEOMAUG_INSTANTIATE(T) \
+  template RowKernels<T> row_kernels<T>(Isa, const WarpShape&, const WarpParams<T>&);
+GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
+#undef GEOMAUG_INSTANTIATE
+
+}  // namespace geomaug

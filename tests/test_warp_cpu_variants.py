@@ -1,0 +1,94 @@
+"""The CPU warp kernel's fast row loops, in every instruction-set variant this CPU runs
+(GEOMAUG_CPU_ISA=baseline|avx2|avx512), against the PyTorch path and against each other."""
+import numpy as np
+import pytest
+import torch
+
+from geomaug import _backend
+from geomaug._ops import BORDER as BORDERS
+from geomaug.warping import warp_reference
+from conftest import EXT_LOADED, needs_ext
+from helpers import random_affine, random_image
+
+ISAS = _backend.extension().module.warp_cpu_isas().split(",") if EXT_LOADED else ["baseline"]
+pytestmark = needs_ext
+
+
+def run_op(monkeypatch, isa, src, M, size, interp, fill, border):
+    monkeypatch.setenv("GEOMAUG_CPU_ISA", isa)
+    return torch.ops.geomaug.warp(src, M, size[0], size[1], interp, fill, BORDERS[border])
+
+
+def layouts(rng, dtype, B, C, H, W):
+    """The layouts the fast loops specialise: HWC numpy views (interleaved channels), channels-last,
+    NCHW and a strided crop."""
+    base = random_image(rng, B, C, H + 3, W + 5, dtype)
+    return {"hwc_view": torch.from_numpy(base[:, :, :H, :W].permute(0, 2, 3, 1).contiguous()
+                                         .numpy()).permute(0, 3, 1, 2),
+            "channels_last": base[:, :, :H, :W].contiguous(memory_format=torch.channels_last),
+            "nchw": base[:, :, :H, :W].contiguous(),
+            "strided_crop": base[:, :, 1:H + 1, 2:W + 2]}
+
+
+def test_every_variant_is_listed():
+    assert ISAS[0] == "baseline" and set(ISAS) <= {"baseline", "avx2", "avx512"}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("channels", [1, 3, 4, 5])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_bilinear_variants_match_reference(rng, monkeypatch, isa, channels, dtype):
+    B, H, W = int(rng.integers(1, 3)), int(rng.integers(2, 60)), int(rng.integers(2, 60))
+    OH, OW = int(rng.integers(1, 50)), int(rng.integers(1, 50))
+    M = random_affine(rng, B, H, W, (OH, OW), scale=(0.5, 2.0), shift=0.3)
+    fill = torch.from_numpy(rng.random(channels) * (255 if dtype == torch.uint8 else 1))
+    tol = {torch.uint8: 1, torch.float32: 1e-4, torch.float64: 1e-9}[dtype]
+    for name, src in layouts(rng, dtype, B, channels, H, W).items():
+        for border in BORDERS:
+            out = run_op(monkeypatch, isa, src, M, (OH, OW), 0, fill, border)
+            ref = warp_reference(src, M, (OH, OW), "bilinear", fill, border)
+            diff = (out.double() - ref.double()).abs()
+            assert diff.max() <= tol, (name, border, float(diff.max()))
+            if dtype == torch.uint8:
+                assert (diff > 0).double().mean() < 0.01, (name, border)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.float32])
+def test_nearest_variants_match_reference(rng, monkeypatch, isa, dtype):
+    B, C, H, W = 2, int(rng.integers(1, 4)), int(rng.integers(2, 50)), int(rng.integers(2, 50))
+    M = random_affine(rng, B, H, W, (33, 47), scale=(0.5, 2.0), shift=0.3)
+    fill = torch.arange(C).to(dtype) + 100
+    for name, src in layouts(rng, dtype, B, C, H, W).items():
+        for border in BORDERS:
+            out = run_op(monkeypatch, isa, src, M, (33, 47), 1, fill, border)
+            ref = warp_reference(src, M, (33, 47), "nearest", fill, border)
+            assert (out != ref).double().mean() < 1e-3, (name, border)
+
+
+def test_variants_agree_bit_for_bit(rng, monkeypatch):
+    """No fused multiply-adds: every variant computes exactly the same values."""
+    src = torch.from_numpy(rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)).permute(2, 0, 1)[None]
+    M = random_affine(rng, 1, 97, 131, (101, 89), scale=(0.6, 1.6), shift=0.2)
+    fill = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    for interp in (0, 1):
+        outs = [run_op(monkeypatch, isa, src, M, (101, 89), interp, fill, "reflect") for isa in ISAS]
+        for o in outs[1:]:
+            assert torch.equal(o, outs[0])
+    srcf = src.float() / 255
+    outs = [run_op(monkeypatch, isa, srcf, M, (101, 89), 0, fill, "constant") for isa in ISAS]
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+
+
+def test_hwc_rows_ending_at_the_last_column_do_not_spill(rng, monkeypatch):
+    """A C=3 row's last pixel stores exactly 3 bytes: the next row (another thread's) is intact."""
+    torch.set_num_threads(max(2, torch.get_num_threads()))
+    src = torch.from_numpy(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).permute(2, 0, 1)[None]
+    M = torch.tensor([[[0.5, 0, 0], [0, 0.5, 0], [0, 0, 1]]], dtype=torch.float64)  # all interior
+    fill = torch.zeros(3, dtype=torch.float64)
+    for isa in ISAS:
+        out = run_op(monkeypatch, isa, src.contiguous(memory_format=torch.channels_last), M,
+                     (10, 10), 0, fill, "constant")
+        ref = warp_reference(src, M, (10, 10), "bilinear", fill)
+        assert (out.int() - ref.int()).abs().max() <= 1
