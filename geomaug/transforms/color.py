@@ -91,7 +91,7 @@ class ColorJitter(ColorTransform):
         if self.p < 1.0:
             params["apply"] = ctx.coin(self.p)
         if self.random_order:
-            params["order"] = torch.argsort(torch.rand(ctx.batch, 4, generator=ctx.generator), 1)
+            params["order"] = torch.argsort(ctx.rand(4), 1)
         else:
             params["order"] = torch.arange(4).expand(ctx.batch, 4).clone()
         for name in _OPS:

@@ -70,7 +70,8 @@ def crop_size(size, name="size"):
 
 
 def _hw(sizes):
-    return sizes[:, 0].to(torch.float64), sizes[:, 1].to(torch.float64)
+    s = sizes.to(torch.float64)
+    return s[:, 0], s[:, 1]
 
 
 class GeometricTransform(Transform):
@@ -180,7 +181,7 @@ class RandomScale(GeometricTransform):
 
     def draw_values(self, ctx):
         if self.choices is not None:
-            u = torch.rand(ctx.batch, generator=ctx.generator, dtype=torch.float64)
+            u = ctx.rand()
             idx = (u * len(self.choices)).long().clamp(max=len(self.choices) - 1)
             return {"scale": torch.tensor(self.choices, dtype=torch.float64)[idx]}
         return {"scale": ctx.uniform(*self.scale)}
@@ -393,7 +394,7 @@ class RandomAffine(GeometricTransform):
 
     def matrix(self, params, sizes):
         h, w = _hw(sizes)
-        p = {k: v.to(torch.float64) for k, v in params.items()}
+        p = params
         return G.centered_affine(p["angle"], p["scale"], p["shear_x"], p["shear_y"], p["tx"],
                                  p["ty"], h, w), sizes
 
