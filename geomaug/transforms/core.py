@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from .._checks import fail
@@ -88,24 +89,31 @@ class Context:
         self._next = 0
 
     # --- drawing helpers (float64 on the CPU, one value per sample) ---
-    def rand(self, n: int | None = None) -> torch.Tensor:
-        """Uniforms in [0, 1): ``(B,)``, or ``(B, n)``.  Drawn ``_POOL`` columns at a time (one
-        ``torch.rand`` per call of a pipeline, not one per parameter); same generator state →
-        same values."""
-        k = 1 if n is None else n
+    def _columns(self, k: int) -> np.ndarray:
+        """The next ``k`` columns of uniforms, ``(B, k)`` numpy (a view of a torch draw).  Drawn
+        ``_POOL`` columns at a time: one ``torch.rand`` per call of a pipeline, not one per
+        parameter; the same generator state gives the same values."""
         if self._pool is None or self._next + k > self._pool.shape[1]:
             self._pool = torch.rand(self.batch, max(k, _POOL), generator=self.generator,
-                                    dtype=torch.float64)
+                                    dtype=torch.float64).numpy()
             self._next = 0
         u = self._pool[:, self._next:self._next + k]
         self._next += k
-        return u[:, 0] if n is None else u
+        return u
 
+    def rand(self, n: int | None = None) -> torch.Tensor:
+        """Uniforms in [0, 1): ``(B,)``, or ``(B, n)``."""
+        u = self._columns(1 if n is None else n)
+        return torch.from_numpy(u[:, 0].copy() if n is None else u.copy())
+
+    # The arithmetic on the drawn values runs in numpy (tiny arrays: a fraction of torch's cost
+    # per operation); the results are torch tensors.
     def uniform(self, lo, hi, n: int | None = None) -> torch.Tensor:
-        return lo + (hi - lo) * self.rand(n)
+        u = self._columns(1 if n is None else n)
+        return torch.from_numpy(lo + (hi - lo) * (u[:, 0] if n is None else u))
 
     def coin(self, p: float) -> torch.Tensor:
-        return self.rand() < p
+        return torch.from_numpy(self._columns(1)[:, 0] < p)
 
     def integers(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         """Uniform integers in [lo, hi] per sample (inclusive)."""

@@ -30,8 +30,8 @@ def _np(v) -> np.ndarray:
 
 def _affine(a, b, c, d, tx, ty) -> torch.Tensor:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
-    vals = np.broadcast_arrays(*[_np(v) for v in (a, b, tx, c, d, ty)])
-    out = np.zeros((*vals[0].shape, 3, 3))
+    vals = [_np(v) for v in (a, b, tx, c, d, ty)]
+    out = np.zeros((*np.broadcast(*vals).shape, 3, 3))
     for k, v in enumerate(vals):
         out[..., k // 3, k % 3] = v
     out[..., 2, 2] = 1.0
