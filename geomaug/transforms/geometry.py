@@ -132,6 +132,14 @@ def map_points(points, matrix):
     return out if is_torch else out.numpy()
 
 
+def apply_matrix(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """:func:`map_points` without its checks: ``(B, K, 2)`` float64 points, ``(B, 3, 3)`` float64
+    matrices on the same device → ``(B, K, 2)`` float64 (the same arithmetic, so the same bits)."""
+    xy = points @ matrix[..., :2, :2].transpose(-1, -2) + matrix[..., :2, 2].unsqueeze(-2)
+    w = points @ matrix[..., 2:, :2].transpose(-1, -2) + matrix[..., 2:, 2:].transpose(-1, -2)
+    return xy / w
+
+
 def map_boxes(boxes, matrix):
     """Map xyxy ``(..., N, 4)`` boxes: the axis-aligned box of the four mapped corners.
 
