@@ -133,11 +133,10 @@ def map_points(points, matrix):
 
 
 def apply_matrix(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """:func:`map_points` without its checks: ``(B, K, 2)`` float64 points, ``(B, 3, 3)`` float64
-    matrices on the same device → ``(B, K, 2)`` float64 (the same arithmetic, so the same bits)."""
-    xy = points @ matrix[..., :2, :2].transpose(-1, -2) + matrix[..., :2, 2].unsqueeze(-2)
-    w = points @ matrix[..., 2:, :2].transpose(-1, -2) + matrix[..., 2:, 2:].transpose(-1, -2)
-    return xy / w
+    """:func:`map_points` without its checks, for the transforms: ``(B, K, 2)`` float64 points,
+    ``(B, 3, 3)`` float64 matrices on the same device → ``(B, K, 2)`` float64."""
+    h = torch.baddbmm(matrix[:, None, :, 2], points, matrix[:, :, :2].transpose(1, 2))
+    return h[..., :2] / h[..., 2:]
 
 
 def map_boxes(boxes, matrix):
