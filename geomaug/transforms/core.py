@@ -71,7 +71,7 @@ class ColorStep:
 class Context:
     """Per-sample state while walking the transforms (everything on the CPU)."""
     batch: int
-    sizes: torch.Tensor  # (B, 2) int64 (h, w) where we are in the list
+    sizes: torch.Tensor  # (B, 2) int64 (h, w) where we are in the list (replaced, never written)
     generator: torch.Generator | None
     channel_order: str = "RGB"
     matrix: torch.Tensor = None  # (B, 3, 3) float64 composed so far
@@ -437,7 +437,7 @@ def run(root: Transform, targets, params, generator) -> dict:
 
     B = targets.batch
     h, w = targets.size
-    ctx = Context(batch=B, sizes=torch.tensor([[h, w]], dtype=torch.int64).expand(B, 2).clone(),
+    ctx = Context(batch=B, sizes=torch.tensor([[h, w]], dtype=torch.int64).expand(B, 2),
                   generator=generator,
                   channel_order=getattr(root, "channel_order", None) or "RGB")
     settings = pass_settings(root)

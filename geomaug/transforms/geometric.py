@@ -70,6 +70,9 @@ def crop_size(size, name="size"):
     return int(h), int(w)
 
 
+_EYE = torch.eye(3, dtype=torch.float64)
+
+
 def _hw(sizes):
     s = sizes.to(torch.float64)
     return s[:, 0], s[:, 1]
@@ -106,8 +109,9 @@ class GeometricTransform(Transform):
         m, sizes = self.matrix(params, ctx.sizes)
         if "apply" in params:
             on = params["apply"].to(torch.bool)
-            m = torch.where(on[:, None, None], m, G.eye(ctx.batch))
-            sizes = torch.where(on[:, None], sizes, ctx.sizes)
+            m = torch.where(on[:, None, None], m, _EYE)
+            if sizes is not ctx.sizes:  # (flips keep the size)
+                sizes = torch.where(on[:, None], sizes, ctx.sizes)
         ctx.add_geometry(m, sizes)
 
 
