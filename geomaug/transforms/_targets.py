@@ -2,6 +2,7 @@
 they agree, and giving each back in the type and layout it came in."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,6 +30,7 @@ class Targets:
     restore: dict[str, Callable] = field(default_factory=dict)
 
 
+@functools.cache
 def _pil_image_class():
     try:
         from PIL import Image

@@ -23,7 +23,8 @@ def eye(batch: int) -> torch.Tensor:
 def _np(v) -> np.ndarray:
     """A CPU tensor (viewed, no copy), array or number → float64 numpy array."""
     if isinstance(v, torch.Tensor):
-        v = v.detach().cpu()
+        if v.requires_grad or v.device.type != "cpu":
+            v = v.detach().cpu()
         return (v if v.dtype == _F64 else v.to(_F64)).numpy()
     return np.asarray(v, dtype=np.float64)
 
