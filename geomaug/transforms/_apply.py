@@ -15,12 +15,12 @@ from ._resample import resample
 
 
 def finish(root, ctx, targets, params, settings) -> dict:
-    sizes = ctx.sizes
-    if not bool((sizes == sizes[:1]).all()):
-        seen = sorted({tuple(s) for s in sizes.tolist()})
+    sizes = ctx.sizes.tolist()
+    if any(s != sizes[0] for s in sizes):
+        seen = sorted({tuple(s) for s in sizes})
         fail(f"the samples of this batch end at different sizes ({seen}): a batch needs one "
              f"output size; end the pipeline with RandomCrop, CenterCrop or Resize")
-    size = ctx.empty_size if len(sizes) == 0 else tuple(int(v) for v in sizes[0])
+    size = ctx.empty_size if len(sizes) == 0 else tuple(sizes[0])
     if min(size) <= 0:
         fail(f"the pipeline produces an empty image of size {size}")
     out = {}
@@ -35,12 +35,14 @@ def finish(root, ctx, targets, params, settings) -> dict:
     if targets.keypoints is not None:
         kp = targets.keypoints
         m = matrix.to(kp.device)
-        mapped = G.map_points(kp, m) if kp.shape[1] else kp.clone()
+        mapped = G.apply_matrix(kp, m) if kp.shape[1] else kp.clone()
         if pairs and kp.shape[1]:
             mapped = G.swap_pairs(mapped, G.mirrors(m), pairs)
         h, w = size
-        x, y = mapped[..., 0], mapped[..., 1]
-        visible = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
+        # inside [-0.5, w - 0.5) x [-0.5, h - 0.5): one comparison against (B, K, 2) bounds
+        low = mapped.new_tensor(-0.5)
+        high = mapped.new_tensor([w - 0.5, h - 0.5])
+        visible = ((mapped >= low) & (mapped < high)).all(-1)
         out["keypoints"] = r["keypoints"](mapped)
         out["visible"] = _like_kind(visible if targets.batched else visible[0], targets.kind)
     if targets.boxes is not None:

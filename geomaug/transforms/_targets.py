@@ -2,6 +2,7 @@
 they agree, and giving each back in the type and layout it came in."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,6 +12,8 @@ import torch
 from .._checks import fail
 
 _IMAGE_DTYPES = (torch.uint8, torch.float32, torch.float64)
+_NUMPY_FLOATS = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32,
+                 np.dtype(np.float64): torch.float64}
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Targets:
     restore: dict[str, Callable] = field(default_factory=dict)
 
 
+@functools.cache
 def _pil_image_class():
     try:
         from PIL import Image
@@ -141,23 +145,32 @@ def _points(x, name: str, last: int):
     """→ ((B, K, last) float64 tensor, batched (3-D input), restore(out))."""
     if isinstance(x, torch.Tensor):
         is_np, t = False, x
+        dtype, shape = t.dtype, tuple(t.shape)
+        if dtype == torch.bool or dtype.is_complex:
+            raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
     else:
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be a tensor or array, got {type(x).__name__}") from None
-        if arr.dtype == object:
+        if arr.dtype.kind in "bc":
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        if arr.dtype.kind not in "iuf":
             raise TypeError(f"{name} must hold numbers, got {type(x).__name__} of {arr.dtype}")
-        is_np, t = True, torch.from_numpy(np.array(arr))
-    if t.dtype == torch.bool or t.dtype.is_complex:
-        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if t.dim() not in (2, 3) or t.shape[-1] != last:
+        is_np, shape = True, arr.shape
+        dtype = _NUMPY_FLOATS.get(arr.dtype, torch.float64)  # given back in this dtype
+    if len(shape) not in (2, 3) or shape[-1] != last:
         what = "(K, 2) or (B, K, 2)" if last == 2 else "(N, 4) or (B, N, 4) xyxy"
-        fail(f"{name} must be {what}, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
+        fail(f"{name} must be {what}, got shape {shape}")
+    if is_np:
+        t = torch.from_numpy(arr.astype(np.float64))  # the one copy: the caller's array is kept
+        finite = bool(np.isfinite(arr).all()) if arr.dtype.kind == "f" else True
+    else:
+        finite = bool(torch.isfinite(t).all())
+    if not finite:
         fail(f"{name} must be finite, got NaN or inf values")
-    dtype = t.dtype if t.dtype.is_floating_point else torch.float64
-    dim = t.dim()
+    dtype = dtype if dtype.is_floating_point else torch.float64
+    dim = len(shape)
 
     def restore(out):
         out = out.to(dtype)

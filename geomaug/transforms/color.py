@@ -91,7 +91,7 @@ class ColorJitter(ColorTransform):
         if self.p < 1.0:
             params["apply"] = ctx.coin(self.p)
         if self.random_order:
-            params["order"] = torch.argsort(torch.rand(ctx.batch, 4, generator=ctx.generator), 1)
+            params["order"] = torch.argsort(ctx.rand(4), 1)
         else:
             params["order"] = torch.arange(4).expand(ctx.batch, 4).clone()
         for name in _OPS:
@@ -107,17 +107,19 @@ class ColorJitter(ColorTransform):
         """Apply to ``x`` (n, C, H, W) float with this op's params for those n samples."""
         F.check_channels(x, "ColorJitter")
         n = x.shape[0]
-        on = (params["apply"].to(torch.bool) if "apply" in params
-              else torch.ones(n, dtype=torch.bool))
+        on = params["apply"].to(torch.bool) if "apply" in params else None
         used = None
         perm = params["order"].to(torch.int64)
-        if bool(on.all()) and bool((perm == perm[:1]).all()):  # one order for all (e.g. B = 1)
+        if (on is None or bool(on.all())) and (n == 1 or bool((perm == perm[:1]).all())):
+            # one order for all (e.g. B = 1)
             for j in perm[0].tolist():
                 name = _OPS[j]
                 if name in params:
                     x, m = self._one(name, x, params[name], bound, order, mean)
                     used = m if m is not None else used
             return x, used
+        if on is None:
+            on = torch.ones(n, dtype=torch.bool)
         for k in range(4):
             for j, name in enumerate(_OPS):
                 if name not in params:
@@ -192,13 +194,22 @@ class Normalize(Transform):
     def normalize(self, x: torch.Tensor, bound: float, order: str = "RGB") -> torch.Tensor:
         c = x.shape[1]
         work = torch.float64 if x.dtype == torch.float64 else torch.float32
-        mean = _color._mean_std(_spread(self.mean, c), c, "mean", order)
-        std = _color._mean_std(_spread(self.std, c), c, "std", order)
-        inv = 1.0 / std
-        scale = (inv / bound).to(x.device, work).view(1, c, 1, 1)
-        bias = (-mean * inv).to(x.device, work).view(1, c, 1, 1)
+        scale, bias = self._scale_bias(c, bound, order, work, x.device)
         out = torch.addcmul(bias, x.to(work), scale)  # (x/bound − mean)/std in one pass
         return out.to(self.dtype).contiguous()
+
+    def _scale_bias(self, c, bound, order, work, device):
+        """``(1, c, 1, 1)`` scale 1/(bound·std) and bias −mean/std, made once per setting."""
+        key = (self.mean, self.std, c, bound, order, work, device)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            mean = _color._mean_std(_spread(self.mean, c), c, "mean", order)
+            std = _color._mean_std(_spread(self.std, c), c, "std", order)
+            inv = 1.0 / std
+            cache.clear()  # one setting at a time is the common case; keep it small
+            cache[key] = ((inv / bound).to(device, work).view(1, c, 1, 1),
+                          (-mean * inv).to(device, work).view(1, c, 1, 1))
+        return cache[key]
 
 
 def _spread(values, c):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from .._checks import fail
@@ -22,6 +23,7 @@ from ._targets import read_targets
 INTERPOLATIONS = ("bilinear", "nearest")
 CHANNEL_ORDERS = ("RGB", "BGR")
 # Settings of the one resampling pass, and their defaults.
+_POOL = 32  # uniforms drawn per torch.rand call (a W1 call uses 14)
 PASS_DEFAULTS = {"border": "constant", "interpolation": "bilinear", "fill": 0.0,
                  "ignore_index": 255}
 
@@ -69,7 +71,7 @@ class ColorStep:
 class Context:
     """Per-sample state while walking the transforms (everything on the CPU)."""
     batch: int
-    sizes: torch.Tensor  # (B, 2) int64 (h, w) where we are in the list
+    sizes: torch.Tensor  # (B, 2) int64 (h, w) where we are in the list (replaced, never written)
     generator: torch.Generator | None
     channel_order: str = "RGB"
     matrix: torch.Tensor = None  # (B, 3, 3) float64 composed so far
@@ -83,19 +85,39 @@ class Context:
     def __post_init__(self):
         self.matrix = G.eye(self.batch)
         self.set_active(None)
+        self._pool = None  # (B, n) uniforms drawn ahead, handed out column by column
+        self._next = 0
 
     # --- drawing helpers (float64 on the CPU, one value per sample) ---
+    def _columns(self, k: int) -> np.ndarray:
+        """The next ``k`` columns of uniforms, ``(B, k)`` numpy (a view of a torch draw).  Drawn
+        ``_POOL`` columns at a time: one ``torch.rand`` per call of a pipeline, not one per
+        parameter; the same generator state gives the same values."""
+        if self._pool is None or self._next + k > self._pool.shape[1]:
+            self._pool = torch.rand(self.batch, max(k, _POOL), generator=self.generator,
+                                    dtype=torch.float64).numpy()
+            self._next = 0
+        u = self._pool[:, self._next:self._next + k]
+        self._next += k
+        return u
+
+    def rand(self, n: int | None = None) -> torch.Tensor:
+        """Uniforms in [0, 1): ``(B,)``, or ``(B, n)``."""
+        u = self._columns(1 if n is None else n)
+        return torch.from_numpy(u[:, 0].copy() if n is None else u.copy())
+
+    # The arithmetic on the drawn values runs in numpy (tiny arrays: a fraction of torch's cost
+    # per operation); the results are torch tensors.
     def uniform(self, lo, hi, n: int | None = None) -> torch.Tensor:
-        u = torch.rand(self.batch if n is None else (self.batch, n), generator=self.generator,
-                       dtype=torch.float64)
-        return lo + (hi - lo) * u
+        u = self._columns(1 if n is None else n)
+        return torch.from_numpy(lo + (hi - lo) * (u[:, 0] if n is None else u))
 
     def coin(self, p: float) -> torch.Tensor:
-        return torch.rand(self.batch, generator=self.generator, dtype=torch.float64) < p
+        return torch.from_numpy(self._columns(1)[:, 0] < p)
 
     def integers(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         """Uniform integers in [lo, hi] per sample (inclusive)."""
-        u = torch.rand(self.batch, generator=self.generator, dtype=torch.float64)
+        u = self.rand()
         return (lo + torch.floor(u * (hi - lo + 1))).to(torch.int64).clamp(max=hi)
 
     # --- applying ---
@@ -117,8 +139,9 @@ class Context:
         self.active = torch.ones(self.batch, dtype=torch.bool) if active is None else active
 
     def add_color(self, op, params: dict):
-        self.colors.append(ColorStep(op, params, self.active.clone(), self.stage,
-                                     self.matrix.clone(), self.sizes.clone()))
+        # No copies: matrix, sizes and active are replaced (never written in place) as ops run.
+        self.colors.append(ColorStep(op, params, self.active, self.stage, self.matrix,
+                                     self.sizes))
 
 
 class Transform:
@@ -352,7 +375,7 @@ class OneOf(Transform):
     def step(self, ctx, params):
         n = len(self.transforms)
         if params is None:
-            u = torch.rand(ctx.batch, generator=ctx.generator, dtype=torch.float64)
+            u = ctx.rand()
             cdf = torch.cumsum(torch.tensor(self.weights, dtype=torch.float64), 0)
             index = torch.searchsorted(cdf, u, right=True).clamp(max=n - 1)
             index = torch.where(ctx.coin(self.p), index, torch.full_like(index, -1))
@@ -414,7 +437,7 @@ def run(root: Transform, targets, params, generator) -> dict:
 
     B = targets.batch
     h, w = targets.size
-    ctx = Context(batch=B, sizes=torch.tensor([[h, w]], dtype=torch.int64).expand(B, 2).clone(),
+    ctx = Context(batch=B, sizes=torch.tensor([[h, w]], dtype=torch.int64).expand(B, 2),
                   generator=generator,
                   channel_order=getattr(root, "channel_order", None) or "RGB")
     settings = pass_settings(root)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .._checks import fail
@@ -69,8 +70,18 @@ def crop_size(size, name="size"):
     return int(h), int(w)
 
 
+_EYE = torch.eye(3, dtype=torch.float64)
+
+
 def _hw(sizes):
-    return sizes[:, 0].to(torch.float64), sizes[:, 1].to(torch.float64)
+    s = sizes.to(torch.float64)
+    return s[:, 0], s[:, 1]
+
+
+def _hw_np(sizes):
+    """(B, 2) int64 sizes → float64 numpy (h, w), for the matrix builders (which take numpy)."""
+    s = sizes.numpy().astype(np.float64)
+    return s[:, 0], s[:, 1]
 
 
 class GeometricTransform(Transform):
@@ -98,8 +109,9 @@ class GeometricTransform(Transform):
         m, sizes = self.matrix(params, ctx.sizes)
         if "apply" in params:
             on = params["apply"].to(torch.bool)
-            m = torch.where(on[:, None, None], m, G.eye(ctx.batch))
-            sizes = torch.where(on[:, None], sizes, ctx.sizes)
+            m = torch.where(on[:, None, None], m, _EYE)
+            if sizes is not ctx.sizes:  # (flips keep the size)
+                sizes = torch.where(on[:, None], sizes, ctx.sizes)
         ctx.add_geometry(m, sizes)
 
 
@@ -120,14 +132,14 @@ class HorizontalFlip(GeometricTransform):
         return {"apply": ctx.coin(self.p)}
 
     def matrix(self, params, sizes):
-        return G.hflip(_hw(sizes)[1]), sizes
+        return G.hflip(_hw_np(sizes)[1]), sizes
 
 
 class VerticalFlip(HorizontalFlip):
     """Mirror top-bottom with probability ``p``: y' = (H − 1) − y (a mirror: flip pairs swap)."""
 
     def matrix(self, params, sizes):
-        return G.vflip(_hw(sizes)[0]), sizes
+        return G.vflip(_hw_np(sizes)[0]), sizes
 
 
 class Resize(GeometricTransform):
@@ -180,7 +192,7 @@ class RandomScale(GeometricTransform):
 
     def draw_values(self, ctx):
         if self.choices is not None:
-            u = torch.rand(ctx.batch, generator=ctx.generator, dtype=torch.float64)
+            u = ctx.rand()
             idx = (u * len(self.choices)).long().clamp(max=len(self.choices) - 1)
             return {"scale": torch.tensor(self.choices, dtype=torch.float64)[idx]}
         return {"scale": ctx.uniform(*self.scale)}
@@ -241,16 +253,16 @@ class CenterCrop(GeometricTransform):
         self.size = crop_size(size)
 
     def matrix(self, params, sizes):
-        h, w = _hw(sizes)
+        h, w = _hw_np(sizes)
         top, left = _centre(h - self.size[0]), _centre(w - self.size[1])
         return G.translation(-left, -top), torch.tensor([self.size], dtype=torch.int64).expand(
             len(sizes), 2)
 
 
-def _centre(diff):
+def _centre(diff: np.ndarray) -> np.ndarray:
     """torchvision's centre-crop offset: round(diff / 2) (half to even); when padding, the pad
     before is floor(−diff / 2)."""
-    return torch.where(diff >= 0, torch.round(diff / 2), -torch.floor(-diff / 2))
+    return np.where(diff >= 0, np.round(diff / 2), -np.floor(-diff / 2))
 
 
 class RandomResizedCrop(GeometricTransform):
@@ -340,9 +352,8 @@ class Rotate(GeometricTransform):
         return {"angle": ctx.uniform(*self.degrees)}
 
     def matrix(self, params, sizes):
-        h, w = _hw(sizes)
-        z = torch.zeros_like(h)
-        return G.centered_affine(params["angle"], 1.0 + z, z, z, z, z, h, w), sizes
+        h, w = _hw_np(sizes)
+        return G.centered_affine(params["angle"], 1.0, 0.0, 0.0, 0.0, 0.0, h, w), sizes
 
 
 class RandomAffine(GeometricTransform):
@@ -381,9 +392,9 @@ class RandomAffine(GeometricTransform):
     def draw_values(self, ctx):
         d = {"angle": ctx.uniform(*self.degrees)}
         fx, fy = self.translate or (0.0, 0.0)
-        h, w = _hw(ctx.sizes)
-        d["tx"] = ctx.uniform(-fx, fx) * w
-        d["ty"] = ctx.uniform(-fy, fy) * h
+        h, w = _hw_np(ctx.sizes)
+        d["tx"] = ctx.uniform(-fx * w, fx * w)  # (B,) bounds: (lo + (hi − lo)·u)
+        d["ty"] = ctx.uniform(-fy * h, fy * h)
         d["scale"] = (ctx.uniform(*self.scale) if self.scale
                       else torch.ones(ctx.batch, dtype=torch.float64))
         (a, b), (c, e) = self.shear or ((0.0, 0.0), (0.0, 0.0))
@@ -392,8 +403,8 @@ class RandomAffine(GeometricTransform):
         return d
 
     def matrix(self, params, sizes):
-        h, w = _hw(sizes)
-        p = {k: v.to(torch.float64) for k, v in params.items()}
+        h, w = _hw_np(sizes)
+        p = params
         return G.centered_affine(p["angle"], p["scale"], p["shear_x"], p["shear_y"], p["tx"],
                                  p["ty"], h, w), sizes
 

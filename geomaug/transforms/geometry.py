@@ -17,36 +17,48 @@ def eye(batch: int) -> torch.Tensor:
     return torch.eye(3, dtype=_F64).expand(batch, 3, 3).clone()
 
 
+# The builders below take (B,) tensors or numbers and compute in numpy float64: a call of a
+# pipeline builds a few tiny matrices, where numpy's per-operation cost is a fraction of torch's.
+
+def _np(v) -> np.ndarray:
+    """A CPU tensor (viewed, no copy), array or number → float64 numpy array."""
+    if isinstance(v, torch.Tensor):
+        if v.requires_grad or v.device.type != "cpu":
+            v = v.detach().cpu()
+        return (v if v.dtype == _F64 else v.to(_F64)).numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
 def _affine(a, b, c, d, tx, ty) -> torch.Tensor:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
-    vals = torch.broadcast_tensors(*[torch.as_tensor(v, dtype=_F64) for v in (a, b, tx, c, d, ty)])
-    z = torch.zeros_like(vals[0])
-    return torch.stack([*vals, z, z, z + 1], -1).reshape(*vals[0].shape, 3, 3)
+    vals = [_np(v) for v in (a, b, tx, c, d, ty)]
+    out = np.zeros((*np.broadcast(*vals).shape, 3, 3))
+    for k, v in enumerate(vals):
+        out[..., k // 3, k % 3] = v
+    out[..., 2, 2] = 1.0
+    return torch.from_numpy(out)
 
 
 def translation(tx, ty) -> torch.Tensor:
     """x' = x + tx, y' = y + ty."""
-    tx = torch.as_tensor(tx, dtype=_F64)
-    return _affine(torch.ones_like(tx), 0.0, 0.0, 1.0, tx, ty)
+    return _affine(1.0, 0.0, 0.0, 1.0, tx, ty)
 
 
 def resize(h, w, new_h, new_w) -> torch.Tensor:
     """Resize (h, w) → (new_h, new_w): x' = (x + 0.5)·new_w/w − 0.5 (pixel areas map onto areas)."""
-    sx = torch.as_tensor(new_w, dtype=_F64) / torch.as_tensor(w, dtype=_F64)
-    sy = torch.as_tensor(new_h, dtype=_F64) / torch.as_tensor(h, dtype=_F64)
+    sx = _np(new_w) / _np(w)
+    sy = _np(new_h) / _np(h)
     return _affine(sx, 0.0, 0.0, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
 
 
 def hflip(w) -> torch.Tensor:
     """x' = (W − 1) − x."""
-    w = torch.as_tensor(w, dtype=_F64)
-    return _affine(-torch.ones_like(w), 0.0, 0.0, 1.0, w - 1, 0.0)
+    return _affine(-1.0, 0.0, 0.0, 1.0, _np(w) - 1, 0.0)
 
 
 def vflip(h) -> torch.Tensor:
     """y' = (H − 1) − y."""
-    h = torch.as_tensor(h, dtype=_F64)
-    return _affine(torch.ones_like(h), 0.0, 0.0, -1.0, 0.0, h - 1)
+    return _affine(1.0, 0.0, 0.0, -1.0, 0.0, _np(h) - 1)
 
 
 def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> torch.Tensor:
@@ -56,20 +68,19 @@ def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> torch.Tenso
     torchvision's ``rotate``; ``shear_x``/``shear_y`` in degrees (x' = x + tan(shear_x)·y, then
     y' = y + tan(shear_y)·x); ``tx``/``ty`` in pixels.  All ``(B,)``.
     """
-    t = torch.deg2rad(torch.as_tensor(angle, dtype=_F64))
-    cos, sin = torch.cos(t), torch.sin(t)
-    kx = torch.tan(torch.deg2rad(torch.as_tensor(shear_x, dtype=_F64)))
-    ky = torch.tan(torch.deg2rad(torch.as_tensor(shear_y, dtype=_F64)))
-    s = torch.as_tensor(scale, dtype=_F64)
+    t = np.deg2rad(_np(angle))
+    cos, sin = np.cos(t), np.sin(t)
+    kx = np.tan(np.deg2rad(_np(shear_x)))
+    ky = np.tan(np.deg2rad(_np(shear_y)))
+    s = _np(scale)
     # R = [[cos, sin], [-sin, cos]] (CCW on screen), Sh = [[1, kx], [ky, 1 + kx·ky]], S = s·I.
-    sh = [[torch.ones_like(kx), kx], [ky, 1 + kx * ky]]
-    a = s * (cos * sh[0][0] + sin * sh[1][0])
-    b = s * (cos * sh[0][1] + sin * sh[1][1])
-    c = s * (-sin * sh[0][0] + cos * sh[1][0])
-    d = s * (-sin * sh[0][1] + cos * sh[1][1])
-    cx = (torch.as_tensor(w, dtype=_F64) - 1) / 2
-    cy = (torch.as_tensor(h, dtype=_F64) - 1) / 2
-    return _affine(a, b, c, d, cx - a * cx - b * cy + tx, cy - c * cx - d * cy + ty)
+    a = s * (cos + sin * ky)
+    b = s * (cos * kx + sin * (1 + kx * ky))
+    c = s * (-sin + cos * ky)
+    d = s * (-sin * kx + cos * (1 + kx * ky))
+    cx = (_np(w) - 1) / 2
+    cy = (_np(h) - 1) / 2
+    return _affine(a, b, c, d, cx - a * cx - b * cy + _np(tx), cy - c * cx - d * cy + _np(ty))
 
 
 def mirrors(matrix: torch.Tensor) -> torch.Tensor:
@@ -120,6 +131,13 @@ def map_points(points, matrix):
     w = q @ m[..., 2:, :2].transpose(-1, -2) + m[..., 2:, 2:].transpose(-1, -2)
     out = (xy / w).to(p.dtype if p.dtype.is_floating_point else _F64)
     return out if is_torch else out.numpy()
+
+
+def apply_matrix(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """:func:`map_points` without its checks, for the transforms: ``(B, K, 2)`` float64 points,
+    ``(B, 3, 3)`` float64 matrices on the same device → ``(B, K, 2)`` float64."""
+    h = torch.baddbmm(matrix[:, None, :, 2], points, matrix[:, :, :2].transpose(1, 2))
+    return h[..., :2] / h[..., 2:]
 
 
 def map_boxes(boxes, matrix):
