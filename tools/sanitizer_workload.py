@@ -18,6 +18,20 @@ for dtype in (torch.uint8, torch.float32, torch.float64, torch.int64):
     geomaug.warp(img, M.to(dev), (29, 51), interpolation=interp, fill=7)
     geomaug.warp(img.contiguous(memory_format=torch.channels_last), M.to(dev), (29, 51),
                  interpolation="nearest", fill=7)
+for border in ("constant", "replicate", "reflect"):  # the border modes of the warp op
+    img = (torch.rand(3, 3, 33, 47, generator=g) * 255).to(torch.uint8).to(dev)
+    geomaug.warp(img, M.to(dev), (29, 51), border=border, fill=7)
+# The fused augment op: every colour step, a measured contrast mean, normalised and uint8 outputs.
+ops = torch.tensor([[1, 2, 3, 4], [3, 2, 1, 5], [0, 0, 2, 1]])
+factors = torch.tensor([[1.2, 0.7, 1.3, 0.1], [0.5, 1.4, 0.9, 1.0], [1.0, 1.0, 0.6, 1.1]],
+                       dtype=torch.float64)
+for layout in (torch.contiguous_format, torch.channels_last):
+    img = (torch.rand(3, 3, 33, 47, generator=g) * 255).to(torch.uint8).to(dev)
+    img = img.contiguous(memory_format=layout)
+    geomaug.fused.augment(img, M.to(dev), (29, 51), border="reflect", color_ops=ops,
+                          color_factors=factors, mean=geomaug.color.IMAGENET_MEAN,
+                          std=geomaug.color.IMAGENET_STD)
+    geomaug.fused.augment(img, M.to(dev), (29, 51), color_ops=ops, color_factors=factors)
 for D in (2, 3):
     for N in (1, 5, 68, 1000):
         src = torch.randn(300, N, D, generator=g).to(dev)
