@@ -19,11 +19,11 @@
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
-#define GA_ALWAYS_INLINE inline __attribute__((always_inline))
-#define GA_LAMBDA_INLINE __attribute__((always_inline))
+#define GEOMAUG_ALWAYS_INLINE inline __attribute__((always_inline))
+#define GEOMAUG_LAMBDA_INLINE __attribute__((always_inline))
 #else
-#define GA_ALWAYS_INLINE inline
-#define GA_LAMBDA_INLINE
+#define GEOMAUG_ALWAYS_INLINE inline
+#define GEOMAUG_LAMBDA_INLINE
 #endif
 
 // The PyTorch path rounds after every product and sum: no fused multiply-adds in any variant
@@ -127,7 +127,7 @@ __attribute__((target("avx2"))) inline bool interior8(const float* xs, const flo
 // Resamples row oy of sample b into buf (C planes of job.stride floats).  ISA > baseline: the
 // function is inlined into an AVX2 (or AVX-512) variant and may use the AVX2 helpers above.
 template <int NC, int ISA, typename T, typename O>
-GA_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t oy, float* buf,
+GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t oy, float* buf,
                                    int64_t st, float* scratch) {
   const AugmentShape& s = job.s;
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
@@ -160,7 +160,7 @@ GA_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t oy, 
   // 2^23 floats are integers, so its clamping at 2^30 changes no weight).
   const bool far_fill = bilinear && job.p.border == kConstant;
   const int64_t sh = s.s_h, sw = s.s_w, sc = s.s_c;
-  auto one_pixel = [&](int64_t ox) GA_LAMBDA_INLINE {
+  auto one_pixel = [&](int64_t ox) GEOMAUG_LAMBDA_INLINE {
     const float sx = xs[ox], sy = ys[ox];
     if (bilinear && sx >= 0.f && sy >= 0.f && sx < wl && sy < hl) {
       const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);
@@ -217,7 +217,7 @@ GA_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t oy, 
 
 // Runs steps [0, n) of a sample's program over a row buffer.
 template <int NC>
-GA_ALWAYS_INLINE void color_row(float* buf, int C_rt, int64_t st, int64_t n_px,
+GEOMAUG_ALWAYS_INLINE void color_row(float* buf, int C_rt, int64_t st, int64_t n_px,
                                 const ColorStep* steps, int n, int ri, int bi, float bound) {
   const int C = NC > 0 ? NC : C_rt;
   for (int k = 0; k < n; ++k) {
@@ -255,7 +255,7 @@ GA_ALWAYS_INLINE void color_row(float* buf, int C_rt, int64_t st, int64_t n_px,
 }
 
 template <typename O>
-GA_ALWAYS_INLINE void store_row(const float* x, O* out, int64_t n_px, const AugmentParams& p,
+GEOMAUG_ALWAYS_INLINE void store_row(const float* x, O* out, int64_t n_px, const AugmentParams& p,
                                 int c) {
   if (p.normalize) {
     const float mean = p.mean[c], inv = p.inv_std[c], bound = p.bound;
@@ -274,7 +274,7 @@ GA_ALWAYS_INLINE void store_row(const float* x, O* out, int64_t n_px, const Augm
 // Output rows [begin, end) (row = b * OH + oy).  stashed: the row already holds the sample's
 // values after its steps [0, first[b]) (float output, see mean_impl); only the rest runs.
 template <int NC, int ISA, typename T, typename O>
-GA_ALWAYS_INLINE void rows_impl(const Job<T, O>& job, int64_t begin, int64_t end, float* buf,
+GEOMAUG_ALWAYS_INLINE void rows_impl(const Job<T, O>& job, int64_t begin, int64_t end, float* buf,
                                 bool stashed) {
   const AugmentShape& s = job.s;
   const int C = static_cast<int>(s.C);
@@ -303,7 +303,7 @@ GA_ALWAYS_INLINE void rows_impl(const Job<T, O>& job, int64_t begin, int64_t end
 // (float output): the rows are also written to the output, so that rows_impl need not resample
 // them again; the output is the only full-size buffer.
 template <int NC, int ISA, typename T, typename O>
-GA_ALWAYS_INLINE void mean_impl(const Job<T, O>& job, int64_t chunks, int64_t begin, int64_t end,
+GEOMAUG_ALWAYS_INLINE void mean_impl(const Job<T, O>& job, int64_t chunks, int64_t begin, int64_t end,
                                 float* buf, double* partial, bool stash) {
   const AugmentShape& s = job.s;
   const int C = static_cast<int>(s.C);

@@ -13,24 +13,24 @@
 #include "warp_cpu_rows.h"
 
 #if defined(__GNUC__) || defined(__clang__)
-#define GA_ALWAYS_INLINE inline __attribute__((always_inline))
+#define GEOMAUG_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
-#define GA_ALWAYS_INLINE inline
+#define GEOMAUG_ALWAYS_INLINE inline
 #endif
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define GA_X86_VARIANTS 1
+#define GEOMAUG_X86_VARIANTS 1
 #include <immintrin.h>
-#define GA_TARGET_AVX2 __attribute__((target("avx2")))
-#define GA_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define GEOMAUG_TARGET_AVX2 __attribute__((target("avx2")))
+#define GEOMAUG_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #else
-#define GA_X86_VARIANTS 0
+#define GEOMAUG_X86_VARIANTS 0
 #endif
 
 namespace geomaug {
 
 bool isa_supported(Isa isa) {
-#if GA_X86_VARIANTS
+#if GEOMAUG_X86_VARIANTS
   if (isa == Isa::kAvx2) return __builtin_cpu_supports("avx2");
   if (isa == Isa::kAvx512)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -50,12 +50,12 @@ namespace {
 
 // round_even() of warp_math.h without its `volatile` (this file is built without -ffast-math,
 // so the compiler keeps the add/subtract pair): same results, no store and reload.
-GA_ALWAYS_INLINE float round_even_fast(float v) {
+GEOMAUG_ALWAYS_INLINE float round_even_fast(float v) {
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
   if (!(std::fabs(v) < 4194304.0f)) return v;
   return (v + kMagic) - kMagic;
 }
-GA_ALWAYS_INLINE double round_even_fast(double v) {
+GEOMAUG_ALWAYS_INLINE double round_even_fast(double v) {
   constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
   if (!(std::fabs(v) < 2251799813685248.0)) return v;
   return (v + kMagic) - kMagic;
@@ -63,7 +63,7 @@ GA_ALWAYS_INLINE double round_even_fast(double v) {
 
 // ---- generic bilinear: any element type, strides and channel count --------------------------
 template <typename T>
-GA_ALWAYS_INLINE void bilinear_span_body(const T* plane, T* out, const WarpShape& s,
+GEOMAUG_ALWAYS_INLINE void bilinear_span_body(const T* plane, T* out, const WarpShape& s,
                                          const RowMap<typename SampleType<T>::type>& r,
                                          int64_t xb, int64_t xe) {
   using S = typename SampleType<T>::type;
@@ -95,14 +95,14 @@ GA_ALWAYS_INLINE void bilinear_span_body(const T* plane, T* out, const WarpShape
 // read), widened to one 4-lane float vector per tap (lanes = channels), weighted and summed as
 // warp_pixel does, rounded half to even (cvtps2dq in the default rounding mode).  SSE2 intrinsics:
 // the AVX2 / AVX-512 variants are the same code in VEX / EVEX encoding.
-#if GA_X86_VARIANTS
-GA_ALWAYS_INLINE uint32_t load_u32(const uint8_t* p) {
+#if GEOMAUG_X86_VARIANTS
+GEOMAUG_ALWAYS_INLINE uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-GA_ALWAYS_INLINE __m128 widen(uint32_t bytes) {
+GEOMAUG_ALWAYS_INLINE __m128 widen(uint32_t bytes) {
   const __m128i zero = _mm_setzero_si128();
   const __m128i b = _mm_cvtsi32_si128(static_cast<int>(bytes));
   return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(b, zero), zero));
@@ -112,7 +112,7 @@ GA_ALWAYS_INLINE __m128 widen(uint32_t bytes) {
 // Top row: 8 bytes from p (the bottom row follows, so p + 7 is inside the image); bottom row:
 // 8 bytes ending at its last tap byte (C = 3: from p + sh - 2, shifted down 2 bytes).
 template <int C>
-GA_ALWAYS_INLINE uint32_t u8_pixel(const uint8_t* p, int64_t sh, float w0, float w1, float w2,
+GEOMAUG_ALWAYS_INLINE uint32_t u8_pixel(const uint8_t* p, int64_t sh, float w0, float w1, float w2,
                                    float w3) {
   const __m128i top = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
   const __m128i bot =
@@ -136,7 +136,7 @@ GA_ALWAYS_INLINE uint32_t u8_pixel(const uint8_t* p, int64_t sh, float w0, float
 // Stores pixel ox's C bytes: 4 bytes when ox < wide_end (C = 3: one byte into the next pixel,
 // which is written after this one), else exactly C.
 template <int C>
-GA_ALWAYS_INLINE void store_u8(uint8_t* out, int64_t ox, int64_t wide_end, uint32_t word) {
+GEOMAUG_ALWAYS_INLINE void store_u8(uint8_t* out, int64_t ox, int64_t wide_end, uint32_t word) {
   uint8_t* o = out + ox * C;
   if (ox < wide_end) {
     std::memcpy(o, &word, 4);
@@ -146,7 +146,7 @@ GA_ALWAYS_INLINE void store_u8(uint8_t* out, int64_t ox, int64_t wide_end, uint3
 }
 
 template <int C>
-GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* out,
+GEOMAUG_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* out,
                                                const WarpShape& s, const RowMap<float>& r,
                                                int64_t xb, int64_t xe) {
   static_assert(C == 3 || C == 4, "3 or 4 interleaved channels");
@@ -180,7 +180,7 @@ GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* ou
 // The same with 256-bit vectors (AVX2 and up): eight pixels' coordinates and weights at a time,
 // then two pixels per vector (one per 128-bit half).  Offsets in 32 bits: only for sources whose
 // extent is below 2^31 bytes (pick() checks).
-#define GA_U8_SPAN_256(NAME, TARGET)                                                               \
+#define GEOMAUG_U8_SPAN_256(NAME, TARGET)                                                               \
   template <int C>                                                                                 \
   TARGET void NAME(const uint8_t* plane, uint8_t* out, const WarpShape& s, const RowMap<float>& r, \
                    int64_t xb, int64_t xe) {                                                       \
@@ -256,7 +256,7 @@ GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* ou
 // AVX-512: sixteen pixels' coordinates and weights at a time, four pixels per 512-bit vector,
 // results narrowed with saturation and stored with a byte mask (exactly 4 C bytes).
 template <int C>
-GA_TARGET_AVX512 void avx512_u8_quad(const uint8_t* plane, uint8_t* out, const WarpShape& s,
+GEOMAUG_TARGET_AVX512 void avx512_u8_quad(const uint8_t* plane, uint8_t* out, const WarpShape& s,
                                      const RowMap<float>& r, int64_t xb, int64_t xe) {
   const int64_t sh = s.s_h;
   const int64_t wide_end = (C == 3 && xe == s.OW) ? xe - 1 : xe;
@@ -337,10 +337,10 @@ GA_TARGET_AVX512 void avx512_u8_quad(const uint8_t* plane, uint8_t* out, const W
   }
 }
 
-GA_U8_SPAN_256(avx2_u8_wide, GA_TARGET_AVX2)
+GEOMAUG_U8_SPAN_256(avx2_u8_wide, GEOMAUG_TARGET_AVX2)
 #else
 template <int C>
-GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* out,
+GEOMAUG_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* out,
                                                const WarpShape& s, const RowMap<float>& r,
                                                int64_t xb, int64_t xe) {
   bilinear_span_body<uint8_t>(plane, out, s, r, xb, xe);
@@ -350,7 +350,7 @@ GA_ALWAYS_INLINE void u8_interleaved_span_body(const uint8_t* plane, uint8_t* ou
 // ---- nearest: any element type, strides and channel count ----------------------------------
 // Rounding the clamped coordinate equals clamping the rounded one (monotone, integer bounds).
 template <typename T>
-GA_ALWAYS_INLINE void nearest_span_body(const T* plane, T* out, const WarpShape& s,
+GEOMAUG_ALWAYS_INLINE void nearest_span_body(const T* plane, T* out, const WarpShape& s,
                                         const RowMap<typename SampleType<T>::type>& r, int64_t xb,
                                         int64_t xe) {
   using S = typename SampleType<T>::type;
@@ -372,10 +372,10 @@ GA_ALWAYS_INLINE void nearest_span_body(const T* plane, T* out, const WarpShape&
   }
 }
 
-#if GA_X86_VARIANTS
+#if GEOMAUG_X86_VARIANTS
 // float coordinates (every type but float64): four columns at a time.
 template <typename T>
-GA_ALWAYS_INLINE void nearest_span_body_f32(const T* plane, T* out, const WarpShape& s,
+GEOMAUG_ALWAYS_INLINE void nearest_span_body_f32(const T* plane, T* out, const WarpShape& s,
                                             const RowMap<float>& r, int64_t xb, int64_t xe) {
   const int64_t C = s.C, sh = s.s_h, sw = s.s_w, sc = s.s_c, dw = s.d_w, dc = s.d_c;
   const __m128 m0 = _mm_set1_ps(r.m0), bx = _mm_set1_ps(r.bx), m3 = _mm_set1_ps(r.m3),
@@ -402,10 +402,10 @@ GA_ALWAYS_INLINE void nearest_span_body_f32(const T* plane, T* out, const WarpSh
 }
 #endif
 
-#if GA_X86_VARIANTS
+#if GEOMAUG_X86_VARIANTS
 // Nearest with 256-bit vectors: eight columns' clamped, rounded coordinates and 32-bit offsets at
 // a time (sources whose extent is below 2^31 elements; pick() checks).
-#define GA_NEAREST_256(NAME, TARGET)                                                               \
+#define GEOMAUG_NEAREST_256(NAME, TARGET)                                                               \
   template <typename T>                                                                            \
   TARGET void NAME(const T* plane, T* out, const WarpShape& s, const RowMap<float>& r, int64_t xb, \
                    int64_t xe) {                                                                   \
@@ -441,12 +441,12 @@ GA_ALWAYS_INLINE void nearest_span_body_f32(const T* plane, T* out, const WarpSh
       }                                                                                            \
     }                                                                                              \
   }
-GA_NEAREST_256(avx2_nearest_wide, GA_TARGET_AVX2)
-GA_NEAREST_256(avx512_nearest_wide, GA_TARGET_AVX512)
+GEOMAUG_NEAREST_256(avx2_nearest_wide, GEOMAUG_TARGET_AVX2)
+GEOMAUG_NEAREST_256(avx512_nearest_wide, GEOMAUG_TARGET_AVX512)
 #endif
 
 // One function per loop and instruction set (attributes cannot depend on template arguments).
-#define GA_SPAN_FNS(PREFIX, TARGET)                                                             \
+#define GEOMAUG_SPAN_FNS(PREFIX, TARGET)                                                             \
   template <typename T>                                                                         \
   TARGET void PREFIX##_bilinear(const T* p, T* o, const WarpShape& s,                           \
                                 const RowMap<typename SampleType<T>::type>& r, int64_t xb,      \
@@ -457,7 +457,7 @@ GA_NEAREST_256(avx512_nearest_wide, GA_TARGET_AVX512)
   TARGET void PREFIX##_nearest(const T* p, T* o, const WarpShape& s,                            \
                                const RowMap<typename SampleType<T>::type>& r, int64_t xb,       \
                                int64_t xe) {                                                    \
-    GA_NEAREST_BODY(p, o, s, r, xb, xe);                                                        \
+    GEOMAUG_NEAREST_BODY(p, o, s, r, xb, xe);                                                        \
   }                                                                                             \
   template <int C>                                                                              \
   TARGET void PREFIX##_u8_interleaved(const uint8_t* p, uint8_t* o, const WarpShape& s,         \
@@ -465,21 +465,21 @@ GA_NEAREST_256(avx512_nearest_wide, GA_TARGET_AVX512)
     u8_interleaved_span_body<C>(p, o, s, r, xb, xe);                                            \
   }
 
-#if GA_X86_VARIANTS
-#define GA_NEAREST_BODY(p, o, s, r, xb, xe)                                         \
+#if GEOMAUG_X86_VARIANTS
+#define GEOMAUG_NEAREST_BODY(p, o, s, r, xb, xe)                                         \
   if constexpr (std::is_same_v<typename SampleType<T>::type, float>)                \
     nearest_span_body_f32<T>(p, o, s, r, xb, xe);                                   \
   else                                                                              \
     nearest_span_body<T>(p, o, s, r, xb, xe)
 #else
-#define GA_NEAREST_BODY(p, o, s, r, xb, xe) nearest_span_body<T>(p, o, s, r, xb, xe)
+#define GEOMAUG_NEAREST_BODY(p, o, s, r, xb, xe) nearest_span_body<T>(p, o, s, r, xb, xe)
 #endif
 
-#define GA_NO_TARGET
-GA_SPAN_FNS(baseline, GA_NO_TARGET)
-#if GA_X86_VARIANTS
-GA_SPAN_FNS(avx2, GA_TARGET_AVX2)
-GA_SPAN_FNS(avx512, GA_TARGET_AVX512)
+#define GEOMAUG_NO_TARGET
+GEOMAUG_SPAN_FNS(baseline, GEOMAUG_NO_TARGET)
+#if GEOMAUG_X86_VARIANTS
+GEOMAUG_SPAN_FNS(avx2, GEOMAUG_TARGET_AVX2)
+GEOMAUG_SPAN_FNS(avx512, GEOMAUG_TARGET_AVX512)
 #endif
 
 template <typename T, typename Fns>
@@ -514,7 +514,7 @@ Fns<T> fns_for(Isa isa) {
     f.u8_c3 = &baseline_u8_interleaved<3>;
     f.u8_c4 = &baseline_u8_interleaved<4>;
   }
-#if GA_X86_VARIANTS
+#if GEOMAUG_X86_VARIANTS
   if (isa == Isa::kAvx2) {
     f = {&avx2_bilinear<T>, &avx2_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx2_nearest_wide<T>;

@@ -24,7 +24,7 @@ namespace geomaug {
 //   point, S = sum w |x - ref|^2 (>= the largest eigenvalue), so relative to S the floor is a
 //   condition-number test at 64 double epsilons.
 // The PyTorch path (geomaug/align.py) applies the same rule.
-GA_HD double spread_floor(double M, double S, double eps_in) {
+GEOMAUG_HD double spread_floor(double M, double S, double eps_in) {
   const double rel = 8.0 * eps_in;
   return rel * rel * M + 64.0 * Epsilon<double>::value * S;
 }
@@ -32,7 +32,7 @@ GA_HD double spread_floor(double M, double S, double eps_in) {
 // The moment form of the residual, rss = vy - 2 s tr + s^2 vx, cancels to within ~eps_double of
 // `scale` (= Sy + s^2 Sx, the moments it is differenced from).  It is kept when that error is below
 // the input's rounding of rss (always false for double input: its rss is always summed directly).
-GA_HD bool rss_needs_direct_sum(double rss, double scale, double eps_in) {
+GEOMAUG_HD bool rss_needs_direct_sum(double rss, double scale, double eps_in) {
   return !(rss > 16.0 * (Epsilon<double>::value / eps_in) * scale);
 }
 
@@ -48,7 +48,7 @@ struct MomentLayout {
   static constexpr int cw = 0, cx = 1, cy = 1 + D, mw = 1 + 2 * D, mx = 2 + 2 * D,
                        my = 2 + 3 * D, mxx = 2 + 4 * D, myx = mxx + nxx, myy = myx + D * D,
                        size = myy + 1;
-  GA_HD static constexpr int xx(int i, int j) {  // index of the (i, j) entry of mxx, any order
+  GEOMAUG_HD static constexpr int xx(int i, int j) {  // index of the (i, j) entry of mxx, any order
     return i <= j ? mxx + i * D - i * (i - 1) / 2 + (j - i) : xx(j, i);
   }
 };
@@ -57,34 +57,34 @@ struct MomentLayout {
 // moment weights the moment-weight sums equal the centroid ones and are filled in by
 // moments_finish() instead of being accumulated twice.
 template <int D, bool kSquaredWeights, bool kFullXX>
-GA_HD void moments_add(double* m, const double* x, const double* y, double w) {
+GEOMAUG_HD void moments_add(double* m, const double* x, const double* y, double w) {
   using L = MomentLayout<D, kFullXX>;
   const double wm = kSquaredWeights ? w * w : w;
   m[L::cw] += w;
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     m[L::cx + i] += w * x[i];
     m[L::cy + i] += w * y[i];
   }
   if (kSquaredWeights) {
     m[L::mw] += wm;
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int i = 0; i < D; ++i) {
       m[L::mx + i] += wm * x[i];
       m[L::my + i] += wm * y[i];
     }
   }
   double yy = 0.0, xx = 0.0;
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     const double wy = wm * y[i], wx = wm * x[i];
     if constexpr (kFullXX) {
-      GA_UNROLL
+      GEOMAUG_UNROLL
       for (int j = i; j < D; ++j) m[L::xx(i, j)] += wx * x[j];
     } else {
       xx += wx * x[i];
     }
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) m[L::myx + i * D + j] += wy * x[j];
     yy += wy * y[i];
   }
@@ -93,11 +93,11 @@ GA_HD void moments_add(double* m, const double* x, const double* y, double w) {
 }
 
 template <int D, bool kSquaredWeights, bool kFullXX>
-GA_HD void moments_finish(double* m) {
+GEOMAUG_HD void moments_finish(double* m) {
   using L = MomentLayout<D, kFullXX>;
   if (!kSquaredWeights) {
     m[L::mw] = m[L::cw];
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int i = 0; i < D; ++i) {
       m[L::mx + i] = m[L::cx + i];
       m[L::my + i] = m[L::cy + i];
@@ -108,11 +108,11 @@ GA_HD void moments_finish(double* m) {
 // Symmetric eigen-decomposition by cyclic Jacobi rotations: A = V diag(lam) V^T, lam descending.
 // A is overwritten.  Converges to full double precision in a few sweeps for D <= 3.
 template <typename S, int D>
-GA_HD void sym_eig(S (&A)[D][D], S (&V)[D][D], S (&lam)[D]) {
+GEOMAUG_HD void sym_eig(S (&A)[D][D], S (&V)[D][D], S (&lam)[D]) {
   constexpr S kEps = static_cast<S>(Epsilon<S>::value);
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i)
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) V[i][j] = i == j ? S(1) : S(0);
   for (int sweep = 0; sweep < 24; ++sweep) {
     S off = S(0), diag = S(0);
@@ -148,7 +148,7 @@ GA_HD void sym_eig(S (&A)[D][D], S (&V)[D][D], S (&lam)[D]) {
         }
       }
   }
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) lam[i] = A[i][i];
   for (int i = 0; i < D - 1; ++i)  // selection sort, descending, columns of V follow
     for (int j = i + 1; j < D; ++j)
@@ -171,11 +171,11 @@ struct AlignResult {
 };
 
 template <int D>
-GA_HD void set_identity(AlignResult<D>& r) {
-  GA_UNROLL
+GEOMAUG_HD void set_identity(AlignResult<D>& r) {
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     r.t[i] = 0.0;
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) r.R[i][j] = i == j ? 1.0 : 0.0;
   }
   r.s = 1.0;
@@ -183,7 +183,7 @@ GA_HD void set_identity(AlignResult<D>& r) {
   r.valid = false;
   r.recheck = false;
   r.mw = 0.0;
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) r.off[i] = 0.0;
 }
 
@@ -191,7 +191,7 @@ GA_HD void set_identity(AlignResult<D>& r) {
 // Returns false when the rotation is not determined (C of rank < D-1 up to `noise`).  With
 // allow_reflection a reflection is chosen only when it fits better by more than `noise`; a tie
 // (coplanar points in 3D, two points in 2D: the mirror image fits as well) goes to the rotation.
-GA_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double noise,
+GEOMAUG_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double noise,
                          double (&R)[2][2], double& trace) {
   const double a = C[0][0] + C[1][1], b = C[1][0] - C[0][1];  // proper rotation
   const double ar = C[0][0] - C[1][1], br = C[0][1] + C[1][0];  // reflection
@@ -213,14 +213,14 @@ GA_HD bool best_rotation(const double (&C)[2][2], bool allow_reflection, double 
 // 3D: the SVD runs in precision S; in float (for float input, much cheaper on GPUs) its rotation
 // is then refined by Newton steps in double, so results keep double accuracy either way.
 template <typename S>
-GA_HD void cross3(const S* a, const S* b, S* c) {
+GEOMAUG_HD void cross3(const S* a, const S* b, S* c) {
   c[0] = a[1] * b[2] - a[2] * b[1];
   c[1] = a[2] * b[0] - a[0] * b[2];
   c[2] = a[0] * b[1] - a[1] * b[0];
 }
 
 // R <- R orthonormalised by one Newton-Schulz step: R (3 I - R^T R) / 2.
-GA_HD void orthonormalize(double (&R)[3][3]) {
+GEOMAUG_HD void orthonormalize(double (&R)[3][3]) {
   double Q[3][3], QtQ[3][3];
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) Q[i][j] = R[i][j];
@@ -235,7 +235,7 @@ GA_HD void orthonormalize(double (&R)[3][3]) {
 // with M = R^T C and R <- R exp([w]x), the gain is w.g - w^T H w / 2 with g = vee(M - M^T),
 // H = tr(M) I - (M + M^T) / 2 (eigenvalues s_i + s_j > 0 at a determined optimum).  Converges
 // quadratically, so float-accurate input comes out double-accurate.
-GA_HD void refine_rotation(const double (&C)[3][3], double (&R)[3][3]) {
+GEOMAUG_HD void refine_rotation(const double (&C)[3][3], double (&R)[3][3]) {
   double M[3][3];
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) M[i][j] = R[0][i] * C[0][j] + R[1][i] * C[1][j] + R[2][i] * C[2][j];
@@ -267,7 +267,7 @@ GA_HD void refine_rotation(const double (&C)[3][3], double (&R)[3][3]) {
 }
 
 template <typename S>
-GA_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double noise,
+GEOMAUG_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double noise,
                          double (&R)[3][3], double& trace) {
   S C[3][3], K[3][3], V[3][3], lam[3];
   for (int i = 0; i < 3; ++i)
@@ -310,7 +310,7 @@ GA_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double
 // eps_in: machine epsilon of the input type, which sets the degeneracy thresholds.  S: precision
 // of the 3D SVD (the input type).
 template <int D, typename S, bool kFullXX>
-GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const double* ref_y,
+GEOMAUG_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const double* ref_y,
                                      int mode, bool allow_reflection, double eps_in) {
   using L = MomentLayout<D, kFullXX>;
   AlignResult<D> r;
@@ -318,7 +318,7 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   const double cw = m[L::cw], mw = m[L::mw];
   if (!(cw > 0.0) || !(mw > 0.0) || !is_finite(cw) || !is_finite(mw)) return r;
   double xb[D], yb[D];  // centroids relative to the reference point
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     xb[i] = m[L::cx + i] / cw;
     yb[i] = m[L::cy + i] / cw;
@@ -326,11 +326,11 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   double C[D][D], Cxx[D][D];  // centred cross-covariance (dst, src) and src covariance
   double vy = m[L::myy], vx = kFullXX ? 0.0 : m[L::mxx], Mx = 0.0, My = 0.0;
   bool finite = is_finite(vy) && is_finite(vx);
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     vy += -2.0 * yb[i] * m[L::my + i] + mw * yb[i] * yb[i];
     if constexpr (!kFullXX) vx += -2.0 * xb[i] * m[L::mx + i] + mw * xb[i] * xb[i];
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) {
       C[i][j] = m[L::myx + i * D + j] - yb[i] * m[L::mx + j] - m[L::my + i] * xb[j] + mw * yb[i] * xb[j];
       finite = finite && is_finite(C[i][j]);
@@ -349,7 +349,7 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
   My = mw * My + vy;
   double Sx = 0.0;  // sum w |x - ref|^2: the scale of the moments' cancellation noise
   if constexpr (kFullXX) {
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int i = 0; i < D; ++i) Sx += m[L::xx(i, i)];
   } else {
     Sx = m[L::mxx];
@@ -364,9 +364,9 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
       return r;  // callers pass the full moments for affine
     } else {
       double K[D][D], V[D][D], lam[D];
-      GA_UNROLL
+      GEOMAUG_UNROLL
       for (int i = 0; i < D; ++i)
-        GA_UNROLL
+        GEOMAUG_UNROLL
         for (int j = 0; j < D; ++j) K[i][j] = Cxx[i][j];
       sym_eig<double, D>(K, V, lam);
       if (!(lam[D - 1] > floor_x)) return r;  // source points span less than D dimensions
@@ -398,14 +398,14 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
     r.s = mode == kSimilarity ? trace / vx : 1.0;
   }
   // t = mean_dst - s A mean_src, in absolute coordinates
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     double acc = 0.0;
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) acc += A[i][j] * (ref_x[j] + xb[j]);
     r.t[i] = ref_y[i] + yb[i] - r.s * acc;
     double ab = 0.0;
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) {
       r.R[i][j] = A[i][j];
       ab += A[i][j] * xb[j];
@@ -432,12 +432,12 @@ GA_HD AlignResult<D> solve_alignment(const double* m, const double* ref_x, const
 // One point's weighted squared residual |s R (x - ref_x) - (y - ref_y) + off|^2 * w, in double
 // (px, py: coordinates relative to the reference points).
 template <int D>
-GA_HD double residual_sq(const AlignResult<D>& r, const double* px, const double* py, double w) {
+GEOMAUG_HD double residual_sq(const AlignResult<D>& r, const double* px, const double* py, double w) {
   double acc = 0.0;
-  GA_UNROLL
+  GEOMAUG_UNROLL
   for (int i = 0; i < D; ++i) {
     double e = 0.0;
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int j = 0; j < D; ++j) e += r.R[i][j] * px[j];
     e = r.s * e - py[i] + r.off[i];
     acc += e * e;
@@ -448,13 +448,13 @@ GA_HD double residual_sq(const AlignResult<D>& r, const double* px, const double
 // Second pass for a result with `recheck`: rmse from the residuals summed point by point (points
 // p_begin, p_begin + p_step, ... of one set).  kSquared: pytorch3d's weighting (moments by w^2).
 template <int D, bool kSquared, typename T>
-GA_HD double direct_rss(const AlignResult<D>& r, const T* x, const T* y, const T* w,
+GEOMAUG_HD double direct_rss(const AlignResult<D>& r, const T* x, const T* y, const T* w,
                         const double* ref_x, const double* ref_y, int64_t p_begin,
                         int64_t p_end, int64_t p_step) {
   double rss = 0.0;
   for (int64_t p = p_begin; p < p_end; p += p_step) {
     double px[D], py[D];
-    GA_UNROLL
+    GEOMAUG_UNROLL
     for (int i = 0; i < D; ++i) {
       px[i] = static_cast<double>(x[p * D + i]) - ref_x[i];
       py[i] = static_cast<double>(y[p * D + i]) - ref_y[i];
@@ -466,11 +466,11 @@ GA_HD double direct_rss(const AlignResult<D>& r, const T* x, const T* y, const T
   return rss;
 }
 
-GA_HD double rmse_from_rss(double rss, double mw) { return std::sqrt(rss > 0.0 ? rss / mw : 0.0); }
+GEOMAUG_HD double rmse_from_rss(double rss, double mw) { return std::sqrt(rss > 0.0 ? rss / mw : 0.0); }
 
 // Writes one set's result: matrix (D+1)x(D+1) = [[s R, t], [0, 1]], R, t, s, rmse, valid.
 template <int D, typename T, typename Out>
-GA_HD void store_result(const AlignResult<D>& r, int64_t b, const Out& out) {
+GEOMAUG_HD void store_result(const AlignResult<D>& r, int64_t b, const Out& out) {
   T* M = out.matrix + b * (D + 1) * (D + 1);
   for (int i = 0; i < D; ++i) {
     out.t[b * D + i] = static_cast<T>(r.t[i]);

@@ -31,7 +31,7 @@ struct ColorStep {
   float a, b;
 };
 
-GA_HD ColorStep make_color_step(int op, double factor, double mean) {
+GEOMAUG_HD ColorStep make_color_step(int op, double factor, double mean) {
   ColorStep s{op, 0, 0.f, 0.f};
   const float f = static_cast<float>(factor);
   if (op == kBrightness) {
@@ -50,32 +50,32 @@ GA_HD ColorStep make_color_step(int op, double factor, double mean) {
 }
 
 // The contrast term once its mean is known (double sum over `count` grey values).
-GA_HD void set_measured_mean(ColorStep& s, double sum, double count) {
+GEOMAUG_HD void set_measured_mean(ColorStep& s, double sum, double count) {
   s.b = (1.f - s.a) * static_cast<float>(sum / count);
 }
 
-GA_HD float clamp_bound(float v, float bound) {  // NaN passes through, as torch.clamp
+GEOMAUG_HD float clamp_bound(float v, float bound) {  // NaN passes through, as torch.clamp
   return v < 0.f ? 0.f : (v > bound ? bound : v);
 }
 
 // gray = 0.299 R + 0.587 G + 0.114 B, summed in that order (float32 weights, as torch).
-GA_HD float gray_of(float r, float g, float b) { return r * 0.299f + g * 0.587f + b * 0.114f; }
+GEOMAUG_HD float gray_of(float r, float g, float b) { return r * 0.299f + g * 0.587f + b * 0.114f; }
 
 // torch.remainder(x, 6) for float32: fmod, moved into [0, 6).
-GA_HD float remainder6(float x) {
+GEOMAUG_HD float remainder6(float x) {
   float m = fmodf(x, 6.f);
   if (m != 0.f && m < 0.f) m += 6.f;
   return m;
 }
 
-GA_HD float hue_channel(float v, float c, float h6, float n) {
+GEOMAUG_HD float hue_channel(float v, float c, float h6, float n) {
   const float k = remainder6(h6 + n);
   const float t = k < 4.f - k ? k : 4.f - k;
   return v - c * (t < 0.f ? 0.f : (t > 1.f ? 1.f : t));
 }
 
 // Hue rotation of one RGB pixel by a = 6 * shift sixths (geomaug.color._hue).
-GA_HD void hue_pixel(float& r, float& g, float& b, float a, float bound) {
+GEOMAUG_HD void hue_pixel(float& r, float& g, float& b, float a, float bound) {
   const float v = fmaxf(fmaxf(r, g), b);
   const float c = v - fminf(fminf(r, g), b);
   const float safe = c > 0.f ? c : 1.f;
@@ -91,7 +91,7 @@ GA_HD void hue_pixel(float& r, float& g, float& b, float a, float bound) {
 // Applies steps [0, n) to one pixel's C values (memory channel order; ri/bi: the channels holding
 // red and blue).  Steps other than brightness and contrast need C in {1, 3} (checked by the
 // binding); for C == 1 saturation, hue and grayscale leave the pixel as it is.
-GA_HD void color_pixel(float* v, int C, const ColorStep* steps, int n, int ri, int bi,
+GEOMAUG_HD void color_pixel(float* v, int C, const ColorStep* steps, int n, int ri, int bi,
                        float bound) {
   for (int k = 0; k < n; ++k) {
     const ColorStep s = steps[k];
@@ -112,11 +112,11 @@ GA_HD void color_pixel(float* v, int C, const ColorStep* steps, int n, int ri, i
 }
 
 // Grey value of a pixel (contrast's mean is the mean of these).
-GA_HD float pixel_gray(const float* v, int C, int ri, int bi) {
+GEOMAUG_HD float pixel_gray(const float* v, int C, int ri, int bi) {
   return C == 3 ? gray_of(v[ri], v[1], v[bi]) : v[0];
 }
 
-GA_HD uint32_t float_bits(float f) {
+GEOMAUG_HD uint32_t float_bits(float f) {
 #if defined(__CUDA_ARCH__)
   return __float_as_uint(f);
 #else
@@ -127,14 +127,14 @@ GA_HD uint32_t float_bits(float f) {
 }
 
 // IEEE half / bfloat16 bits of a float, rounding to nearest even (as torch's .to()).
-GA_HD uint16_t float_to_bf16_bits(float f) {
+GEOMAUG_HD uint16_t float_to_bf16_bits(float f) {
   uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
 
-GA_HD uint16_t float_to_half_bits(float f) {
+GEOMAUG_HD uint16_t float_to_half_bits(float f) {
   const uint32_t u = float_bits(f);
   const uint32_t sign = (u >> 16) & 0x8000u;
   const uint32_t a = u & 0x7fffffffu;
@@ -164,16 +164,16 @@ struct BFloat16Bits { uint16_t bits; };
 
 template <typename O> struct OutStore;
 template <> struct OutStore<uint8_t> {
-  GA_HD static uint8_t from(float v) { return Store<uint8_t>::from(v); }
+  GEOMAUG_HD static uint8_t from(float v) { return Store<uint8_t>::from(v); }
 };
 template <> struct OutStore<float> {
-  GA_HD static float from(float v) { return v; }
+  GEOMAUG_HD static float from(float v) { return v; }
 };
 template <> struct OutStore<Half16> {
-  GA_HD static Half16 from(float v) { return Half16{float_to_half_bits(v)}; }
+  GEOMAUG_HD static Half16 from(float v) { return Half16{float_to_half_bits(v)}; }
 };
 template <> struct OutStore<BFloat16Bits> {
-  GA_HD static BFloat16Bits from(float v) { return BFloat16Bits{float_to_bf16_bits(v)}; }
+  GEOMAUG_HD static BFloat16Bits from(float v) { return BFloat16Bits{float_to_bf16_bits(v)}; }
 };
 
 // Shapes of an augment call: the source in any strides, the output NCHW contiguous.
@@ -196,7 +196,7 @@ struct AugmentParams {
 // Samples one source point (sx, sy) of sample plane `plane` into C floats: the warp op's rule
 // (warp_pixel) with float values and a float fill.  `ok` false: the fill.
 template <typename T>
-GA_HD void sample_point(const T* __restrict__ plane, const AugmentShape& s, const AugmentParams& p,
+GEOMAUG_HD void sample_point(const T* __restrict__ plane, const AugmentShape& s, const AugmentParams& p,
                         bool ok, float sx, float sy, float* v) {
   const int C = static_cast<int>(s.C);
   if (!ok) {
@@ -257,7 +257,7 @@ GA_HD void sample_point(const T* __restrict__ plane, const AugmentShape& s, cons
 
 // The resampled values of destination pixel (ox, oy) of a sample: source_point + sample_point.
 template <typename T>
-GA_HD void sample_pixel(const T* __restrict__ plane, const AugmentShape& s, const AugmentParams& p,
+GEOMAUG_HD void sample_pixel(const T* __restrict__ plane, const AugmentShape& s, const AugmentParams& p,
                         const InverseMap<float>& im, int64_t ox, int64_t oy, float* v) {
   float sx, sy;
   const bool ok = source_point(im, static_cast<float>(ox), static_cast<float>(oy), sx, sy);
@@ -265,7 +265,7 @@ GA_HD void sample_pixel(const T* __restrict__ plane, const AugmentShape& s, cons
 }
 
 // The final value of one channel: normalised ((x / bound - mean) * inv_std) or as it is.
-GA_HD float finish_value(float x, const AugmentParams& p, int c) {
+GEOMAUG_HD float finish_value(float x, const AugmentParams& p, int c) {
   return p.normalize ? (x / p.bound - p.mean[c]) * p.inv_std[c] : x;
 }
 

@@ -4,11 +4,11 @@
 #include <cmath>
 
 #if defined(__CUDACC__)
-#define GA_HD __host__ __device__ __forceinline__
-#define GA_UNROLL _Pragma("unroll")
+#define GEOMAUG_HD __host__ __device__ __forceinline__
+#define GEOMAUG_UNROLL _Pragma("unroll")
 #else
-#define GA_HD inline
-#define GA_UNROLL  // host compilers unroll these small fixed loops on their own at -O3
+#define GEOMAUG_HD inline
+#define GEOMAUG_UNROLL  // host compilers unroll these small fixed loops on their own at -O3
 #endif
 
 namespace geomaug {
@@ -28,13 +28,13 @@ template <typename T> struct Epsilon;
 template <> struct Epsilon<float> { static constexpr double value = 1.1920928955078125e-07; };
 template <> struct Epsilon<double> { static constexpr double value = 2.220446049250313e-16; };
 
-GA_HD bool is_finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf
+GEOMAUG_HD bool is_finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf
 
 // Round half to even, as torch.round / grid_sample's nearest mode do.  On the host without
 // SSE4.1 std::nearbyint is a library call per value; adding and subtracting 1.5 * 2^23 rounds in
 // the FPU's default (to-nearest-even) mode instead, exactly for |v| < 2^22 (larger floats are
 // already integers).
-GA_HD float round_even(float v) {
+GEOMAUG_HD float round_even(float v) {
 #if defined(__CUDA_ARCH__)
   return rintf(v);
 #else
@@ -46,7 +46,7 @@ GA_HD float round_even(float v) {
 }
 
 // Round half to even in double precision (nearest sampling of float64 images).
-GA_HD double round_even(double v) {
+GEOMAUG_HD double round_even(double v) {
 #if defined(__CUDA_ARCH__)
   return rint(v);
 #else
@@ -59,7 +59,7 @@ GA_HD double round_even(double v) {
 
 // floor(v) as an integer, for |v| well inside the int64 range (callers check bounds first).
 template <typename S>
-GA_HD int64_t floor_int(S v) {
+GEOMAUG_HD int64_t floor_int(S v) {
 #if defined(__CUDA_ARCH__)
   return static_cast<int64_t>(floor(v));
 #else

@@ -19,7 +19,7 @@ namespace geomaug {
 // Inverse of a 3x3 row-major matrix, in double.  The matrix is scaled by its largest entry first,
 // so that huge or tiny (but well-conditioned) matrices do not overflow the determinant.  Returns
 // false when it is singular or not finite.
-GA_HD bool invert3x3(const double* m_in, double* inv) {
+GEOMAUG_HD bool invert3x3(const double* m_in, double* inv) {
   double scale = 0.0;
   for (int i = 0; i < 9; ++i) {
     const double a = m_in[i] < 0 ? -m_in[i] : m_in[i];
@@ -57,7 +57,7 @@ struct InverseMap {
 };
 
 template <typename S>
-GA_HD InverseMap<S> make_inverse_map(const double* forward) {
+GEOMAUG_HD InverseMap<S> make_inverse_map(const double* forward) {
   InverseMap<S> r;
   double inv[9];
   r.ok = invert3x3(forward, inv);
@@ -70,7 +70,7 @@ GA_HD InverseMap<S> make_inverse_map(const double* forward) {
 // a * x + b rounded after the product and after the sum (no fused multiply-add), as the PyTorch
 // path computes it.  Host builds do not enable FMA contraction for these files' baseline code.
 template <typename S>
-GA_HD S mul_add(S a, S x, S b) {
+GEOMAUG_HD S mul_add(S a, S x, S b) {
 #if defined(__CUDA_ARCH__)
   if constexpr (sizeof(S) == 4) return __fadd_rn(__fmul_rn(a, x), b);
   else return __dadd_rn(__dmul_rn(a, x), b);
@@ -83,7 +83,7 @@ GA_HD S mul_add(S a, S x, S b) {
 // the row-wise CPU loop and the PyTorch path compute it).  Returns false when the point samples
 // nothing: singular matrix, behind the camera or at infinity (perspective), or not finite.
 template <typename S>
-GA_HD bool source_point(const InverseMap<S>& im, S x, S y, S& sx, S& sy) {
+GEOMAUG_HD bool source_point(const InverseMap<S>& im, S x, S y, S& sx, S& sy) {
   sx = mul_add(im.m[0], x, mul_add(im.m[1], y, im.m[2]));
   sy = mul_add(im.m[3], x, mul_add(im.m[4], y, im.m[5]));
   if (!im.affine) {
@@ -100,21 +100,21 @@ GA_HD bool source_point(const InverseMap<S>& im, S x, S y, S& sx, S& sy) {
 constexpr double kFarCoordinate = 1073741824.0;  // 2^30
 
 template <typename S>
-GA_HD S clamp_far(S v) {
+GEOMAUG_HD S clamp_far(S v) {
   const S f = static_cast<S>(kFarCoordinate);
   return v < -f ? -f : (v > f ? f : v);
 }
 
 template <typename S>
-GA_HD bool inside_area(S sx, S sy, int64_t H, int64_t W) {
+GEOMAUG_HD bool inside_area(S sx, S sy, int64_t H, int64_t W) {
   return sx >= S(-0.5) && sx <= static_cast<S>(W) - S(0.5) && sy >= S(-0.5) &&
          sy <= static_cast<S>(H) - S(0.5);
 }
 
-GA_HD int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
+GEOMAUG_HD int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
 // BORDER_REFLECT_101: -1 -> 1, n -> n - 2, periodic beyond; n == 1 -> 0.
-GA_HD int64_t reflect101(int64_t i, int64_t n) {
+GEOMAUG_HD int64_t reflect101(int64_t i, int64_t n) {
   if (n == 1) return 0;
   const int64_t period = 2 * n - 2;
   int64_t r = i % period;
@@ -123,7 +123,7 @@ GA_HD int64_t reflect101(int64_t i, int64_t n) {
 }
 
 // Index of tap i (of n) for a point outside the area, or -1 for "reads the fill value".
-GA_HD int64_t border_index(int64_t i, int64_t n, int border) {
+GEOMAUG_HD int64_t border_index(int64_t i, int64_t n, int border) {
   if (i >= 0 && i < n) return i;
   if (border == kReplicate) return clamp_index(i, n);
   if (border == kReflect) return reflect101(i, n);
@@ -133,19 +133,19 @@ GA_HD int64_t border_index(int64_t i, int64_t n, int border) {
 // Converting an interpolated value back to the element type: uint8 rounds half to even and
 // saturates (as torch's round().clamp(0, 255) does), floats pass through.
 template <typename T> struct Store {  // integer labels (nearest only, never interpolated)
-  template <typename S> GA_HD static T from(S v) { return static_cast<T>(v); }
+  template <typename S> GEOMAUG_HD static T from(S v) { return static_cast<T>(v); }
 };
 template <> struct Store<uint8_t> {
-  template <typename S> GA_HD static uint8_t from(S v) {
+  template <typename S> GEOMAUG_HD static uint8_t from(S v) {
     const float r = round_even(static_cast<float>(v));
     return static_cast<uint8_t>(r < 0.f ? 0.f : (r > 255.f ? 255.f : r));
   }
 };
 template <> struct Store<float> {
-  template <typename S> GA_HD static float from(S v) { return static_cast<float>(v); }
+  template <typename S> GEOMAUG_HD static float from(S v) { return static_cast<float>(v); }
 };
 template <> struct Store<double> {
-  template <typename S> GA_HD static double from(S v) { return static_cast<double>(v); }
+  template <typename S> GEOMAUG_HD static double from(S v) { return static_cast<double>(v); }
 };
 
 // Coordinate and interpolation precision per element type: double for float64, else float.
@@ -171,7 +171,7 @@ struct WarpParams {
 template <typename S>
 struct BilinearWeights {
   S w0, w1, w2, w3;
-  GA_HD BilinearWeights(S ax, S ay)
+  GEOMAUG_HD BilinearWeights(S ax, S ay)
       : w0((S(1) - ay) * (S(1) - ax)), w1((S(1) - ay) * ax), w2(ay * (S(1) - ax)), w3(ay * ax) {}
 };
 
@@ -179,7 +179,7 @@ struct BilinearWeights {
 // runs it for the pixels its fast row loops do not cover).  `s` is taken by value so that
 // compilers need not reload it after every (possibly aliasing) uint8 store.
 template <typename T>
-GA_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const WarpShape s,
+GEOMAUG_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const WarpShape s,
                       const InverseMap<typename SampleType<T>::type>& im, const WarpParams<T>& p,
                       int64_t b, int64_t oy, int64_t ox) {
   using S = typename SampleType<T>::type;
