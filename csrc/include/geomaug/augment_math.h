@@ -222,35 +222,20 @@ GEOMAUG_HD void sample_point(const T* __restrict__ plane, const AugmentShape& s,
   sx = clamp_far(sx);
   sy = clamp_far(sy);
   if (p.interp == kNearest) {
-    const int64_t rx = static_cast<int64_t>(round_even(sx));
-    const int64_t ry = static_cast<int64_t>(round_even(sy));
-    const int64_t x = inside ? clamp_index(rx, s.W) : border_index(rx, s.W, p.border);
-    const int64_t y = inside ? clamp_index(ry, s.H) : border_index(ry, s.H, p.border);
-    const bool hit = x >= 0 && y >= 0;
-    const T* q = plane + (hit ? y * s.s_h + x * s.s_w : 0);
-    for (int c = 0; c < C; ++c) v[c] = hit ? static_cast<float>(q[c * s.s_c]) : p.fill[c];
+    const int64_t o = border_nearest(sx, sy, inside, s.H, s.W, s.s_h, s.s_w, p.border);
+    for (int c = 0; c < C; ++c) v[c] = o >= 0 ? static_cast<float>(plane[o + c * s.s_c]) : p.fill[c];
     return;
   }
   const int64_t x0 = floor_int(sx), y0 = floor_int(sy);
   const BilinearWeights<float> w(sx - static_cast<float>(x0), sy - static_cast<float>(y0));
-  int64_t xs[2], ys[2];
-  for (int k = 0; k < 2; ++k) {
-    xs[k] = inside ? clamp_index(x0 + k, s.W) : border_index(x0 + k, s.W, p.border);
-    ys[k] = inside ? clamp_index(y0 + k, s.H) : border_index(y0 + k, s.H, p.border);
-  }
-  const bool in00 = ys[0] >= 0 && xs[0] >= 0, in01 = ys[0] >= 0 && xs[1] >= 0;
-  const bool in10 = ys[1] >= 0 && xs[0] >= 0, in11 = ys[1] >= 0 && xs[1] >= 0;
-  const int64_t o00 = in00 ? ys[0] * s.s_h + xs[0] * s.s_w : 0;
-  const int64_t o01 = in01 ? ys[0] * s.s_h + xs[1] * s.s_w : 0;
-  const int64_t o10 = in10 ? ys[1] * s.s_h + xs[0] * s.s_w : 0;
-  const int64_t o11 = in11 ? ys[1] * s.s_h + xs[1] * s.s_w : 0;
+  const BorderTaps t = border_taps(x0, y0, inside, s.H, s.W, s.s_h, s.s_w, p.border);
   for (int c = 0; c < C; ++c) {
     const T* q = plane + c * s.s_c;
     const float f = p.fill[c];
-    float r = w.w0 * (in00 ? static_cast<float>(q[o00]) : f);
-    r += w.w1 * (in01 ? static_cast<float>(q[o01]) : f);
-    r += w.w2 * (in10 ? static_cast<float>(q[o10]) : f);
-    r += w.w3 * (in11 ? static_cast<float>(q[o11]) : f);
+    float r = w.w0 * (t.in[0] ? static_cast<float>(q[t.off[0]]) : f);
+    r += w.w1 * (t.in[1] ? static_cast<float>(q[t.off[1]]) : f);
+    r += w.w2 * (t.in[2] ? static_cast<float>(q[t.off[2]]) : f);
+    r += w.w3 * (t.in[3] ? static_cast<float>(q[t.off[3]]) : f);
     v[c] = r;
   }
 }

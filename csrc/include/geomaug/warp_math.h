@@ -175,6 +175,42 @@ struct BilinearWeights {
       : w0((S(1) - ay) * (S(1) - ax)), w1((S(1) - ay) * ax), w2(ay * (S(1) - ax)), w3(ay * ax) {}
 };
 
+// A source point off the interior fast path, by the border rule (clamped inside the area, the
+// border mode per tap outside it): its nearest pixel's offset, or -1 for the fill value.
+template <typename S>
+GEOMAUG_HD int64_t border_nearest(S sx, S sy, bool inside, int64_t H, int64_t W, int64_t sh,
+                                  int64_t sw, int border) {
+  const int64_t rx = static_cast<int64_t>(round_even(sx));
+  const int64_t ry = static_cast<int64_t>(round_even(sy));
+  const int64_t x = inside ? clamp_index(rx, W) : border_index(rx, W, border);
+  const int64_t y = inside ? clamp_index(ry, H) : border_index(ry, H, border);
+  return x >= 0 && y >= 0 ? y * sh + x * sw : -1;
+}
+
+// Its four bilinear taps (order 00, 01, 10, 11): element offsets and whether each reads the
+// image (false: the fill value).
+struct BorderTaps {
+  int64_t off[4];
+  bool in[4];
+  GEOMAUG_HD bool any() const { return in[0] || in[1] || in[2] || in[3]; }
+};
+
+GEOMAUG_HD BorderTaps border_taps(int64_t x0, int64_t y0, bool inside, int64_t H, int64_t W,
+                                  int64_t sh, int64_t sw, int border) {
+  int64_t xs[2], ys[2];
+  for (int k = 0; k < 2; ++k) {
+    xs[k] = inside ? clamp_index(x0 + k, W) : border_index(x0 + k, W, border);
+    ys[k] = inside ? clamp_index(y0 + k, H) : border_index(y0 + k, H, border);
+  }
+  BorderTaps t;
+  for (int i = 0; i < 4; ++i) {
+    const int64_t x = xs[i & 1], y = ys[i >> 1];
+    t.in[i] = x >= 0 && y >= 0;
+    t.off[i] = t.in[i] ? y * sh + x * sw : 0;
+  }
+  return t;
+}
+
 // One destination pixel (all channels) of sample b: the body both kernels run (the CPU kernel
 // runs it for the pixels its fast row loops do not cover).  `s` is taken by value so that
 // compilers need not reload it after every (possibly aliasing) uint8 store.
@@ -210,39 +246,24 @@ GEOMAUG_HD void warp_pixel(const T* __restrict__ src, T* __restrict__ dst, const
   sx = clamp_far(sx);
   sy = clamp_far(sy);
   if (p.interp == kNearest) {
-    const int64_t rx = static_cast<int64_t>(round_even(sx));
-    const int64_t ry = static_cast<int64_t>(round_even(sy));
-    const int64_t x = inside ? clamp_index(rx, s.W) : border_index(rx, s.W, p.border);
-    const int64_t y = inside ? clamp_index(ry, s.H) : border_index(ry, s.H, p.border);
-    const bool hit = x >= 0 && y >= 0;
-    const T* q = plane + (hit ? y * s.s_h + x * s.s_w : 0);
-    for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = hit ? q[c * s.s_c] : p.fill[c];
+    const int64_t o = border_nearest(sx, sy, inside, s.H, s.W, s.s_h, s.s_w, p.border);
+    for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = o >= 0 ? plane[o + c * s.s_c] : p.fill[c];
     return;
   }
   const int64_t x0 = floor_int(sx), y0 = floor_int(sy);
   const BilinearWeights<S> w(sx - static_cast<S>(x0), sy - static_cast<S>(y0));
-  int64_t xs[2], ys[2];
-  for (int k = 0; k < 2; ++k) {
-    xs[k] = inside ? clamp_index(x0 + k, s.W) : border_index(x0 + k, s.W, p.border);
-    ys[k] = inside ? clamp_index(y0 + k, s.H) : border_index(y0 + k, s.H, p.border);
-  }
-  const bool in00 = ys[0] >= 0 && xs[0] >= 0, in01 = ys[0] >= 0 && xs[1] >= 0;
-  const bool in10 = ys[1] >= 0 && xs[0] >= 0, in11 = ys[1] >= 0 && xs[1] >= 0;
-  const int64_t o00 = in00 ? ys[0] * s.s_h + xs[0] * s.s_w : 0;
-  const int64_t o01 = in01 ? ys[0] * s.s_h + xs[1] * s.s_w : 0;
-  const int64_t o10 = in10 ? ys[1] * s.s_h + xs[0] * s.s_w : 0;
-  const int64_t o11 = in11 ? ys[1] * s.s_h + xs[1] * s.s_w : 0;
-  if (!(in00 || in01 || in10 || in11)) {  // no tap in the image: exactly the fill value
+  const BorderTaps t = border_taps(x0, y0, inside, s.H, s.W, s.s_h, s.s_w, p.border);
+  if (!t.any()) {  // no tap in the image: exactly the fill value
     for (int64_t c = 0; c < s.C; ++c) out[c * s.d_c] = p.fill[c];
     return;
   }
   for (int64_t c = 0; c < s.C; ++c) {
     const T* q = plane + c * s.s_c;
     const S f = static_cast<S>(p.fill[c]);
-    S v = w.w0 * (in00 ? static_cast<S>(q[o00]) : f);
-    v += w.w1 * (in01 ? static_cast<S>(q[o01]) : f);
-    v += w.w2 * (in10 ? static_cast<S>(q[o10]) : f);
-    v += w.w3 * (in11 ? static_cast<S>(q[o11]) : f);
+    S v = w.w0 * (t.in[0] ? static_cast<S>(q[t.off[0]]) : f);
+    v += w.w1 * (t.in[1] ? static_cast<S>(q[t.off[1]]) : f);
+    v += w.w2 * (t.in[2] ? static_cast<S>(q[t.off[2]]) : f);
+    v += w.w3 * (t.in[3] ? static_cast<S>(q[t.off[3]]) : f);
     out[c * s.d_c] = Store<T>::from(v);
   }
 }
