@@ -28,7 +28,7 @@ from ._checks import as_matrices, as_size, fail
 from .warping import _fill, _from_numpy
 from .warping import warp as _warp
 
-__all__ = ["augment", "augment_reference", "COLOR_OPS"]
+__all__ = ["augment", "augment_reference", "run", "COLOR_OPS"]
 
 COLOR_OPS = tuple(_ops.COLOR_OP)  # names of the colour step codes 0..5
 _NORMALIZED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -78,24 +78,37 @@ def augment(image, matrix, size: Sequence[int], *, interpolation: str = "bilinea
         (torch.Size([2, 3, 32, 32]), torch.float32)
     """
     src, unbatched = _as_batch(image)
-    B, C, H, W = src.shape
-    args = _check(src, matrix, size, interpolation, border, fill, color_ops, color_factors,
-                  contrast_means, channel_order, mean, std, out_dtype)
     needs_grad = torch.is_grad_enabled() and (
         src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
-    if _ops.use_kernel("augment", src.device, needs_grad=needs_grad):
-        mats, (oh, ow), fills, ops, factors, means, norm, odt = args
-        dev = src.device
-        norm_mean = None if norm is None else norm[0].tolist()
-        norm_std = None if norm is None else norm[1].tolist()
-        out = _ops.augment(src, mats, oh, ow, interpolation, border, fills.tolist(), ops.to(dev),
-                           factors.to(dev), means.to(dev), channel_order, norm_mean, norm_std,
-                           odt)
-    else:
-        mats = as_matrices(matrix, B, src.device, keep_grad=needs_grad)
-        out = augment_reference(src, mats, *args[1:], interpolation=interpolation, border=border,
-                                channel_order=channel_order)
+    mats, size, fills, ops, factors, means, norm, odt = _check(
+        src, matrix, size, interpolation, border, fill, color_ops, color_factors, contrast_means,
+        channel_order, mean, std, out_dtype)
+    if needs_grad:
+        mats = as_matrices(matrix, src.shape[0], src.device, keep_grad=True)
+    out = run(src, mats, size, fills, ops, factors, means, norm, odt, interpolation=interpolation,
+              border=border, channel_order=channel_order)
     return out[0] if unbatched else out
+
+
+def run(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], fill: torch.Tensor,
+        ops: torch.Tensor, factors: torch.Tensor, means: torch.Tensor,
+        normalize: tuple[torch.Tensor, torch.Tensor] | None, out_dtype: torch.dtype,
+        interpolation: str = "bilinear", border: str = "constant",
+        channel_order: str = "RGB") -> torch.Tensor:
+    """:func:`augment` on checked arguments (as :func:`augment_reference` takes them; the
+    transforms build them directly): the kernel, or the PyTorch path where
+    :func:`geomaug._ops.use_kernel` says so."""
+    needs_grad = torch.is_grad_enabled() and (src.requires_grad or matrices.requires_grad)
+    if not _ops.use_kernel("augment", src.device, needs_grad=needs_grad):
+        return augment_reference(src, matrices, size, fill, ops, factors, means, normalize,
+                                 out_dtype, interpolation=interpolation, border=border,
+                                 channel_order=channel_order)
+    dev = src.device
+    mean, std = (None, None) if normalize is None else (normalize[0].tolist(),
+                                                        normalize[1].tolist())
+    return _ops.augment(src, matrices, size[0], size[1], interpolation, border, fill.tolist(),
+                        ops.to(dev), factors.to(dev), means.to(dev), channel_order, mean, std,
+                        out_dtype)
 
 
 def augment_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int],
@@ -172,6 +185,12 @@ def _as_batch(image):
     return (image[None], True) if image.dim() == 3 else (image, False)
 
 
+def fill_values(fill, channels: int) -> torch.Tensor:
+    """The constant border value(s) as a ``(C,)`` float64 CPU tensor (checked; on the image's
+    scale, not rounded)."""
+    return _fill(fill, channels, torch.float64, torch.device("cpu"))
+
+
 def _program(values, B: int, S: int | None, name: str, dtype, default: float):
     if values is None:
         return torch.full((B, S or 0), default, dtype=dtype)
@@ -204,6 +223,17 @@ def _per_channel(values, C: int, name: str) -> torch.Tensor:
     return t.contiguous()
 
 
+def normalize_values(mean, std, channels: int, channel_order: str):
+    """``(mean, std)``, given in RGB order, as ``(C,)`` float64 tensors in the image's channel
+    order (checked: finite, std > 0)."""
+    m, s = _per_channel(mean, channels, "mean"), _per_channel(std, channels, "std")
+    if not bool((s > 0).all()):
+        fail(f"std must be > 0 for every channel, got {std!r}")
+    if channel_order == "BGR":
+        m, s = m.flip(0), s.flip(0)
+    return m.contiguous(), s.contiguous()
+
+
 def _check(src, matrix, size, interpolation, border, fill, color_ops, color_factors,
            contrast_means, channel_order, mean, std, out_dtype):
     B, C, H, W = src.shape
@@ -221,7 +251,7 @@ def _check(src, matrix, size, interpolation, border, fill, color_ops, color_fact
         fail(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
     size = as_size(size)
     mats = as_matrices(matrix, B, src.device)
-    fills = _fill(fill, C, torch.float64, torch.device("cpu"))
+    fills = fill_values(fill, C)
     ops = _program(color_ops, B, None, "color_ops", torch.int64, 0)
     S = ops.shape[1]
     if color_ops is not None and color_factors is None:
@@ -249,12 +279,7 @@ def _check(src, matrix, size, interpolation, border, fill, color_ops, color_fact
         fail("mean and std must be given together (normalisation) or not at all")
     norm = None
     if mean is not None:
-        m, s = _per_channel(mean, C, "mean"), _per_channel(std, C, "std")
-        if not bool((s > 0).all()):
-            fail(f"std must be > 0 for every channel, got {std!r}")
-        if channel_order == "BGR":
-            m, s = m.flip(0), s.flip(0)
-        norm = (m.contiguous(), s.contiguous())
+        norm = normalize_values(mean, std, C, channel_order)
         odt = torch.float32 if out_dtype is None else out_dtype
         if odt not in _NORMALIZED_DTYPES:
             fail(f"out_dtype with mean/std must be float32, float16 or bfloat16, got {out_dtype}")

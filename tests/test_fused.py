@@ -337,18 +337,18 @@ def test_compose_same_with_kernel_and_pytorch_path(rng, kind):
 
 
 def test_compose_decides_in_one_function(monkeypatch, rng):
-    """fused_plan is the decision; Compose calls geomaug.fused.augment exactly when it says so."""
+    """fused_plan is the decision; Compose calls geomaug.fused.run exactly when it says so."""
     from geomaug.transforms import _apply
 
     T = geomaug.transforms
     calls, decisions = [], []
-    real_augment, real_plan = fused.augment, _apply.fused_plan
+    real_run, real_plan = _apply.fused_run, _apply.fused_plan
 
     def spy_plan(*a, **k):
         decisions.append(real_plan(*a, **k) is not None)
         return real_plan(*a, **k)
 
-    monkeypatch.setattr(fused, "augment", lambda *a, **k: calls.append(1) or real_augment(*a, **k))
+    monkeypatch.setattr(_apply, "fused_run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
     monkeypatch.setattr(_apply, "fused_plan", spy_plan)
     img = random_image(rng, 1, 3, 30, 30, torch.uint8)[0]
     cases = [(_w1(), True),

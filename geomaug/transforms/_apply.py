@@ -7,9 +7,12 @@ at the end (or normalised).  A later fused kernel computes exactly this; this is
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .._checks import fail
+from ..fused import fill_values as fused_fill
+from ..fused import run as fused_run
 from . import geometry as G
 from ._resample import resample
 
@@ -30,39 +33,45 @@ def finish(root, ctx, targets, params, settings) -> dict:
         out["image"] = r["image"](image, normalized)
     if targets.mask is not None:
         out["mask"] = r["mask"](_mask(ctx, targets.mask, size, settings))
-    matrix = ctx.matrix
     pairs = settings.get("flip_pairs")
-    if targets.keypoints is not None:
+    if targets.keypoints is not None:  # numpy, or torch on its device
         kp = targets.keypoints
-        m = matrix.to(kp.device)
-        mapped = G.apply_matrix(kp, m) if kp.shape[1] else kp.clone()
+        m = _matrix_like(ctx.matrix, kp)
+        mapped = G.apply_matrix(kp, m) if kp.shape[1] else kp[:]
         if pairs and kp.shape[1]:
             mapped = G.swap_pairs(mapped, G.mirrors(m), pairs)
         h, w = size
         # inside [-0.5, w - 0.5) x [-0.5, h - 0.5): one comparison against (B, K, 2) bounds
-        low = mapped.new_tensor(-0.5)
-        high = mapped.new_tensor([w - 0.5, h - 0.5])
-        visible = ((mapped >= low) & (mapped < high)).all(-1)
+        high = _matrix_like(np.array([w - 0.5, h - 0.5]), kp)
+        visible = ((mapped >= -0.5) & (mapped < high)).all(-1)
         out["keypoints"] = r["keypoints"](mapped)
         out["visible"] = _like_kind(visible if targets.batched else visible[0], targets.kind)
     if targets.boxes is not None:
         bx = targets.boxes
-        mapped = G.map_boxes(bx, matrix.to(bx.device)) if bx.shape[1] else bx.clone()
+        mapped = G.map_boxes(bx, _matrix_like(ctx.matrix, bx)) if bx.shape[1] else bx[:]
         out["boxes"] = r["boxes"](mapped)
-    m = matrix.to(targets.device)
-    out["matrix"] = _like_kind(m if targets.batched else m[0], targets.kind)
+    m = ctx.matrix if targets.batched else ctx.matrix[0]
+    out["matrix"] = m if targets.kind in ("numpy", "pil") else torch.from_numpy(m).to(
+        targets.device)
     out["params"] = params
     return out
 
 
-def _like_kind(t: torch.Tensor, kind: str):
-    return t.cpu().numpy() if kind in ("numpy", "pil") else t
+def _like_kind(t, kind: str):
+    """A result array/tensor as the call's targets came: numpy for numpy/PIL, else torch."""
+    if kind in ("numpy", "pil"):
+        return t if isinstance(t, np.ndarray) else t.cpu().numpy()
+    return torch.from_numpy(t) if isinstance(t, np.ndarray) else t
+
+
+def _matrix_like(a: np.ndarray, like):
+    """A float64 numpy array as ``like`` is: numpy, or a torch tensor on its device."""
+    return a if isinstance(like, np.ndarray) else torch.from_numpy(a).to(like.device)
 
 
 def _image(ctx, img: torch.Tensor, size, settings):
     """→ (image (B, C, h, w), normalized)."""
     bound = 255.0 if img.dtype == torch.uint8 else 1.0
-    matrix = ctx.matrix.to(img.device)
     C = img.shape[1]
     fill = settings["fill"]
     if isinstance(fill, (list, tuple)) and len(fill) not in (1, C):
@@ -71,16 +80,15 @@ def _image(ctx, img: torch.Tensor, size, settings):
     if not ctx.colors and ctx.normalize is None:
         if ctx.stage == 0:
             return img, False
-        return resample(img, matrix, size, **warp), False
+        return resample(img, ctx.matrix, size, **warp), False
     plan = fused_plan(ctx, img, settings)
     if plan is not None:  # one pass of the fused op (kernel or its PyTorch path)
-        from ..fused import augment
-        return augment(img, plan.pop("matrix"), size, **plan), ctx.normalize is not None
+        return fused_run(img, size=size, **plan), ctx.normalize is not None
     work = torch.float64 if img.dtype == torch.float64 else torch.float32
     x = img.to(work)
     means = _preview_means(ctx, x, settings, bound)
     if ctx.stage:
-        x = resample(x, matrix, size, **warp)
+        x = resample(x, ctx.matrix, size, **warp)
     x = run_colors(x, ctx.colors, bound, ctx.channel_order, means)
     if ctx.normalize is not None:
         op, order = ctx.normalize
@@ -94,14 +102,13 @@ _FUSED_CODES = {"brightness": 1, "contrast": 2, "saturation": 3, "hue": 4}
 
 
 def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
-    """The one decision between the fused op and the step-by-step path: the keyword arguments of
-    :func:`geomaug.fused.augment` (plus ``matrix``) when the image work is exactly one resample (at
-    least one geometric op) +
-    ColorJitter/RandomGrayscale steps (at most one contrast mean per sample left to measure) +
-    an optional Normalize to float32/16/bf16, on a non-empty uint8/float32 image with C ≤ 4 and
-    one channel order; else None.  Means of contrast steps that stand before (some of) the
-    geometry are computed here (:func:`_preview_means`) and passed in; later ones are measured in
-    the op (NaN)."""
+    """The one decision between the fused op and the step-by-step path: the checked arguments of
+    :func:`geomaug.fused.run` when the image work is exactly one resample (at least one geometric
+    op) + ColorJitter/RandomGrayscale steps (at most one contrast mean per sample left to
+    measure) + an optional Normalize to float32/16/bf16, on a non-empty uint8/float32 image with
+    C ≤ 4 and one channel order; else None.  Means of contrast steps that stand before (some of)
+    the geometry are computed here (:func:`_preview_means`) and passed in; later ones are
+    measured in the op (NaN)."""
     from .color import _OPS, ColorJitter, RandomGrayscale
 
     B, C = img.shape[:2]
@@ -121,60 +128,59 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         orders.add(norm_order)
     if len(orders) > 1:
         return None
-    codes, factors, steps = [], [], []  # one (B,) column per slot, and the step it comes from
+    order = orders.pop() if orders else "RGB"
+    codes, factors, steps = [], [], []  # (B, n) blocks of the program, the step of each column
     for k, st in enumerate(ctx.colors):
         p = st.params
-        on = st.active.clone()
-        if "apply" in p:
-            on &= p["apply"].to(torch.bool)
+        on = st.active & p["apply"].astype(bool) if "apply" in p else st.active
         if type(st.op) is ColorJitter:  # slot i runs op order[:, i] (if drawn and applied)
-            table = torch.tensor([_FUSED_CODES[n] if n in p else 0 for n in _OPS])
-            values = torch.stack([p[n].to(torch.float64) if n in p
-                                  else torch.ones(B, dtype=torch.float64) for n in _OPS], 1)
-            order = p["order"].to(torch.int64)
-            codes.extend((table[order] * on[:, None]).unbind(1))
-            factors.extend(values.gather(1, order).unbind(1))
+            table = np.array([_FUSED_CODES[n] if n in p else 0 for n in _OPS])
+            values = np.stack([p[n] if n in p else np.ones(B) for n in _OPS], 1)
+            slots = p["order"].astype(np.int64)
+            codes.append(table[slots] * on[:, None])
+            factors.append(np.take_along_axis(values, slots, 1))
             steps.extend([k] * 4)
         elif type(st.op) is RandomGrayscale:
-            codes.append(torch.where(on, 5, 0))
-            factors.append(torch.ones(B, dtype=torch.float64))
+            codes.append(np.where(on, 5, 0)[:, None])
+            factors.append(np.ones((B, 1)))
             steps.append(k)
         else:
             return None
-    ops = torch.stack(codes, 1) if codes else torch.zeros(B, 0, dtype=torch.int64)
-    fac = torch.stack(factors, 1) if factors else torch.zeros(B, 0, dtype=torch.float64)
-    means = torch.full(ops.shape, float("nan"), dtype=torch.float64)
-    before = [k for k, st in enumerate(ctx.colors) if st.stage < ctx.stage]
-    if before and bool((ops[:, [i for i, k in enumerate(steps) if k in before]] == 2).any()):
+    ops = np.concatenate(codes, 1) if codes else np.zeros((B, 0), dtype=np.int64)
+    fac = np.concatenate(factors, 1).astype(np.float64) if factors else np.zeros((B, 0))
+    means = np.full(ops.shape, np.nan)
+    before = [i for i, k in enumerate(steps) if ctx.colors[k].stage < ctx.stage]
+    if before and (ops[:, before] == 2).any():
         bound = 255.0 if img.dtype == torch.uint8 else 1.0
         known = _preview_means(ctx, img.to(torch.float32), settings, bound) or {}
         for i, k in enumerate(steps):
             if k in known:
-                means[:, i] = known[k].to(torch.float64).cpu()
-    if ops.numel() and int(((ops == 2) & means.isnan()).sum(1).max()) > 1:
+                means[:, i] = known[k].to(torch.float64).cpu().numpy()
+    if ops.size and int(((ops == 2) & np.isnan(means)).sum(1).max()) > 1:
         return None
-    plan = dict(matrix=ctx.matrix.to(img.device), interpolation=settings["interpolation"],
-                border=settings["border"], fill=settings["fill"], color_ops=ops,
-                color_factors=fac, contrast_means=means,
-                channel_order=orders.pop() if orders else "RGB")
-    if norm is not None:
-        plan.update(mean=list(norm.mean), std=list(norm.std), out_dtype=norm.dtype)
-    return plan
+    return dict(matrices=torch.from_numpy(ctx.matrix).to(img.device),
+                interpolation=settings["interpolation"], border=settings["border"],
+                fill=fused_fill(settings["fill"], C),
+                ops=torch.from_numpy(ops), factors=torch.from_numpy(fac),
+                means=torch.from_numpy(means),
+                normalize=None if norm is None else norm.fused_args(C, order),
+                out_dtype=norm.dtype if norm is not None else img.dtype, channel_order=order)
 
 
 def run_colors(x, steps, bound, default_order, means=None, capture=None, upto=None):
     """Apply recorded colour steps in order to ``x`` (B, C, H, W) float, each on its samples."""
     B = x.shape[0]
     for k, st in enumerate(steps[:upto]):
-        idx = st.active.nonzero().flatten()
-        if idx.numel() == 0:
+        sel = np.flatnonzero(st.active)
+        if sel.size == 0:
             continue
+        idx = torch.from_numpy(sel)
         order = getattr(st.op, "channel_order", None) or default_order
         mean = None if means is None or k not in means else means[k]
-        if idx.numel() == B:
+        if sel.size == B:
             x, used = st.op.color(x, st.params, bound, order, mean)
         else:
-            p = {key: v[idx] for key, v in st.params.items()}
+            p = {key: v[sel] for key, v in st.params.items()}
             dev_idx = idx.to(x.device)
             y, used = st.op.color(x.index_select(0, dev_idx), p, bound, order,
                                   None if mean is None else mean[idx.to(mean.device)])
@@ -204,7 +210,7 @@ def _preview_means(ctx, x, settings, bound):
         else:  # sizes where the op stands may differ per sample: one preview per sample
             for b in range(x.shape[0]):
                 h, w = (int(v) for v in st.sizes[b])
-                pv = resample(x[b:b + 1], st.matrix[b:b + 1].to(x.device), (h, w),
+                pv = resample(x[b:b + 1], st.matrix[b:b + 1], (h, w),
                               settings["interpolation"], settings["fill"], settings["border"])
                 steps = [_one(s, b) for s in ctx.colors[:last + 1]]
                 cap = {}
@@ -235,6 +241,6 @@ def _mask(ctx, mask: torch.Tensor, size, settings):
         fail(f"ignore_index={ignore} does not fit the mask dtype {dtype} (range {info[0]}.."
              f"{info[1]}); give an ignore_index in that range")
     work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
-    out = resample(mask.to(work), ctx.matrix.to(mask.device), size, "nearest", float(ignore),
+    out = resample(mask.to(work), ctx.matrix, size, "nearest", float(ignore),
                    settings["border"])
     return out.to(dtype)

@@ -24,8 +24,8 @@ class Targets:
     device: torch.device
     image: torch.Tensor | None = None  # (B, C, H, W), a view of the input where possible
     mask: torch.Tensor | None = None  # (B, 1, H, W)
-    keypoints: torch.Tensor | None = None  # (B, K, 2) float64
-    boxes: torch.Tensor | None = None  # (B, N, 4) float64
+    keypoints: torch.Tensor | np.ndarray | None = None  # (B, K, 2) float64 (numpy if given so)
+    boxes: torch.Tensor | np.ndarray | None = None  # (B, N, 4) float64 (numpy if given so)
     kind: str = "torch"  # "torch", "numpy" or "pil": the type matrix/visible are given back as
     restore: dict[str, Callable] = field(default_factory=dict)
 
@@ -142,7 +142,8 @@ def _read_mask(mask):
 
 
 def _points(x, name: str, last: int):
-    """→ ((B, K, last) float64 tensor, batched (3-D input), restore(out))."""
+    """→ ((B, K, last) float64, batched (3-D input), restore(out)): a torch tensor for torch
+    input, else numpy (what comes back is numpy then: no conversions on the way)."""
     if isinstance(x, torch.Tensor):
         is_np, t = False, x
         dtype, shape = t.dtype, tuple(t.shape)
@@ -158,26 +159,38 @@ def _points(x, name: str, last: int):
         if arr.dtype.kind not in "iuf":
             raise TypeError(f"{name} must hold numbers, got {type(x).__name__} of {arr.dtype}")
         is_np, shape = True, arr.shape
-        dtype = _NUMPY_FLOATS.get(arr.dtype, torch.float64)  # given back in this dtype
     if len(shape) not in (2, 3) or shape[-1] != last:
         what = "(K, 2) or (B, K, 2)" if last == 2 else "(N, 4) or (B, N, 4) xyxy"
         fail(f"{name} must be {what}, got shape {shape}")
+    dim = len(shape)
     if is_np:
-        t = torch.from_numpy(arr.astype(np.float64))  # the one copy: the caller's array is kept
-        finite = bool(np.isfinite(arr).all()) if arr.dtype.kind == "f" else True
-    else:
-        finite = bool(torch.isfinite(t).all())
-    if not finite:
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            fail(f"{name} must be finite, got NaN or inf values")
+        np_dtype = arr.dtype if arr.dtype in _NUMPY_FLOATS else np.dtype(np.float64)  # given back
+        t = arr.astype(np.float64)  # the one copy: the caller's array is kept
+
+        def restore_np(out):
+            out = out.astype(np_dtype, copy=False)
+            return out if dim == 3 or out.shape[0] != 1 else out[0]
+
+        return (t[None] if dim == 2 else t), dim == 3, restore_np
+    if not bool(torch.isfinite(t).all()):
         fail(f"{name} must be finite, got NaN or inf values")
     dtype = dtype if dtype.is_floating_point else torch.float64
-    dim = len(shape)
 
     def restore(out):
         out = out.to(dtype)
-        out = out if dim == 3 or out.shape[0] != 1 else out[0]
-        return out.cpu().numpy() if is_np else out
+        return out if dim == 3 or out.shape[0] != 1 else out[0]
 
     return t.to(torch.float64)[None] if dim == 2 else t.to(torch.float64), dim == 3, restore
+
+
+def _expand(points, batch: int):
+    if points is None or points.shape[0] == batch:
+        return points
+    if isinstance(points, np.ndarray):
+        return np.broadcast_to(points, (batch, *points.shape[1:]))
+    return points.expand(batch, -1, -1)
 
 
 def read_targets(image=None, mask=None, keypoints=None, boxes=None, size=None) -> Targets:
@@ -237,8 +250,8 @@ def read_targets(image=None, mask=None, keypoints=None, boxes=None, size=None) -
             fail(f"batch sizes differ: {k} has {b} samples, " +
                  ", ".join(f"{n} {v[0]}" for n, v in found.items() if n != k))
     if batched:  # unbatched keypoints/boxes with a batched image: the same for every sample
-        kp = kp.expand(batch, -1, -1) if kp is not None and kp.shape[0] != batch else kp
-        bx = bx.expand(batch, -1, -1) if bx is not None and bx.shape[0] != batch else bx
+        kp = _expand(kp, batch)
+        bx = _expand(bx, batch)
     if msk is not None and msk.shape[0] != batch:
         fail(f"batch sizes differ: mask has {msk.shape[0]} samples, image {batch}")
     device = img.device if img is not None else (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .. import color as _color
@@ -91,9 +92,9 @@ class ColorJitter(ColorTransform):
         if self.p < 1.0:
             params["apply"] = ctx.coin(self.p)
         if self.random_order:
-            params["order"] = torch.argsort(ctx.rand(4), 1)
+            params["order"] = np.argsort(ctx.rand(4), 1)
         else:
-            params["order"] = torch.arange(4).expand(ctx.batch, 4).clone()
+            params["order"] = np.tile(np.arange(4), (ctx.batch, 1))
         for name in _OPS:
             rng = getattr(self, name)
             if rng is not None:
@@ -107,6 +108,7 @@ class ColorJitter(ColorTransform):
         """Apply to ``x`` (n, C, H, W) float with this op's params for those n samples."""
         F.check_channels(x, "ColorJitter")
         n = x.shape[0]
+        params = {k: torch.from_numpy(v) for k, v in params.items()}
         on = params["apply"].to(torch.bool) if "apply" in params else None
         used = None
         perm = params["order"].to(torch.int64)
@@ -162,7 +164,7 @@ class RandomGrayscale(ColorTransform):
 
     def color(self, x, params, bound, order, mean=None):
         F.check_channels(x, "RandomGrayscale")
-        idx = params["apply"].to(torch.bool).nonzero().flatten()
+        idx = torch.from_numpy(params["apply"].astype(bool)).nonzero().flatten()
         if idx.numel() == 0:
             return x, None
         dev = idx.to(x.device)
@@ -190,6 +192,16 @@ class Normalize(Transform):
 
     def apply(self, ctx, params):
         ctx.normalize = (self, self.channel_order or ctx.channel_order)
+
+    def fused_args(self, c: int, order: str):
+        """``(mean, std)`` as :func:`geomaug.fused.run` takes them (made once per setting)."""
+        from ..fused import normalize_values
+
+        key = ("fused", c, order)
+        cache = self.__dict__.setdefault("_fused", {})
+        if key not in cache:
+            cache[key] = normalize_values(_spread(self.mean, c), _spread(self.std, c), c, order)
+        return cache[key]
 
     def normalize(self, x: torch.Tensor, bound: float, order: str = "RGB") -> torch.Tensor:
         c = x.shape[1]

@@ -60,22 +60,27 @@ def make_generator(generator=None, seed=None) -> torch.Generator | None:
 @dataclass
 class ColorStep:
     op: Any
-    params: dict
-    active: torch.Tensor  # (B,) bool: samples it acts on
+    params: dict  # numpy arrays, (B, ...)
+    active: np.ndarray  # (B,) bool: samples it acts on
     stage: int  # number of geometric ops before it in the list
-    matrix: torch.Tensor  # composed matrix where it stands
-    sizes: torch.Tensor  # sizes where it stands
+    matrix: np.ndarray  # composed matrix where it stands
+    sizes: np.ndarray  # sizes where it stands
 
 
 @dataclass
 class Context:
-    """Per-sample state while walking the transforms (everything on the CPU)."""
+    """Per-sample state while walking the transforms.
+
+    Everything here is numpy on the CPU (matrices float64 ``(B, 3, 3)``, sizes int64 ``(B, 2)``,
+    ``active`` bool ``(B,)``, the drawn parameters): a call works on a few tiny arrays, where
+    numpy's cost per operation is a fraction of torch's.  The parameters become torch tensors once,
+    when the call returns them (``out["params"]``)."""
     batch: int
-    sizes: torch.Tensor  # (B, 2) int64 (h, w) where we are in the list (replaced, never written)
+    sizes: np.ndarray  # (B, 2) int64 (h, w) where we are in the list (replaced, never written)
     generator: torch.Generator | None
     channel_order: str = "RGB"
-    matrix: torch.Tensor = None  # (B, 3, 3) float64 composed so far
-    active: torch.Tensor = None  # (B,) bool: the samples the current op acts on
+    matrix: np.ndarray = None  # (B, 3, 3) float64 composed so far
+    active: np.ndarray = None  # (B,) bool: the samples the current op acts on
     all_active: bool = True
     stage: int = 0
     colors: list = field(default_factory=list)
@@ -101,42 +106,40 @@ class Context:
         self._next += k
         return u
 
-    def rand(self, n: int | None = None) -> torch.Tensor:
+    def rand(self, n: int | None = None) -> np.ndarray:
         """Uniforms in [0, 1): ``(B,)``, or ``(B, n)``."""
         u = self._columns(1 if n is None else n)
-        return torch.from_numpy(u[:, 0].copy() if n is None else u.copy())
+        return u[:, 0].copy() if n is None else u.copy()
 
-    # The arithmetic on the drawn values runs in numpy (tiny arrays: a fraction of torch's cost
-    # per operation); the results are torch tensors.
-    def uniform(self, lo, hi, n: int | None = None) -> torch.Tensor:
+    def uniform(self, lo, hi, n: int | None = None) -> np.ndarray:
         u = self._columns(1 if n is None else n)
-        return torch.from_numpy(lo + (hi - lo) * (u[:, 0] if n is None else u))
+        return lo + (hi - lo) * (u[:, 0] if n is None else u)
 
-    def coin(self, p: float) -> torch.Tensor:
-        return torch.from_numpy(self._columns(1)[:, 0] < p)
+    def coin(self, p: float) -> np.ndarray:
+        return self._columns(1)[:, 0] < p
 
-    def integers(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    def integers(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Uniform integers in [lo, hi] per sample (inclusive)."""
         u = self.rand()
-        return (lo + torch.floor(u * (hi - lo + 1))).to(torch.int64).clamp(max=hi)
+        return np.minimum((lo + np.floor(u * (hi - lo + 1))).astype(np.int64), hi)
 
     # --- applying ---
-    def add_geometry(self, matrix: torch.Tensor, sizes: torch.Tensor | None = None):
+    def add_geometry(self, matrix: np.ndarray, sizes: np.ndarray | None = None):
         if self.all_active:
             self.matrix = matrix @ self.matrix
             if sizes is not None:
-                self.sizes = sizes.to(torch.int64)
+                self.sizes = sizes.astype(np.int64, copy=False)
         else:
             a = self.active
-            self.matrix = torch.where(a[:, None, None], matrix @ self.matrix, self.matrix)
+            self.matrix = np.where(a[:, None, None], matrix @ self.matrix, self.matrix)
             if sizes is not None:
-                self.sizes = torch.where(a[:, None], sizes.to(torch.int64), self.sizes)
+                self.sizes = np.where(a[:, None], sizes.astype(np.int64, copy=False), self.sizes)
         self.stage += 1
 
-    def set_active(self, active: torch.Tensor | None):
+    def set_active(self, active: np.ndarray | None):
         """Restrict the following ops to some samples (``None``: all of them)."""
         self.all_active = active is None
-        self.active = torch.ones(self.batch, dtype=torch.bool) if active is None else active
+        self.active = np.ones(self.batch, dtype=bool) if active is None else active
 
     def add_color(self, op, params: dict):
         # No copies: matrix, sizes and active are replaced (never written in place) as ops run.
@@ -186,8 +189,8 @@ class Transform:
                  f"out['params'], got {type(params).__name__}")
         out = {}
         for k, v in params.items():
-            v = torch.as_tensor(v).cpu()
-            if v.dim() == 0 or v.shape[0] != batch:
+            v = as_numpy(v)
+            if v.ndim == 0 or v.shape[0] != batch:
                 fail(f"params['{k}'] of {type(self).__name__} must have {batch} rows (one per "
                      f"sample), got shape {tuple(v.shape)}")
             out[k] = v
@@ -339,7 +342,7 @@ class RandomApply(Transform):
         else:
             if not isinstance(params, dict) or set(params) != {"apply", "params"}:
                 fail("params for RandomApply must be {'apply': (B,) bool, 'params': [...]}")
-            applied = torch.as_tensor(params["apply"]).to(torch.bool).reshape(ctx.batch)
+            applied = as_numpy(params["apply"]).astype(bool).reshape(ctx.batch)
             inner = params["params"]
         outer, outer_all = ctx.active, ctx.all_active
         ctx.set_active(outer & applied)
@@ -367,6 +370,7 @@ class OneOf(Transform):
             fail(f"weights must be {len(self.transforms)} non-negative numbers, not all zero, "
                  f"got {weights!r}")
         self.weights = [float(v) for v in w / w.sum()]
+        self._cdf = np.cumsum(self.weights)
         self.p = check_probability(p)
 
     def children(self):
@@ -376,14 +380,13 @@ class OneOf(Transform):
         n = len(self.transforms)
         if params is None:
             u = ctx.rand()
-            cdf = torch.cumsum(torch.tensor(self.weights, dtype=torch.float64), 0)
-            index = torch.searchsorted(cdf, u, right=True).clamp(max=n - 1)
-            index = torch.where(ctx.coin(self.p), index, torch.full_like(index, -1))
+            index = np.minimum(np.searchsorted(self._cdf, u, side="right"), n - 1)
+            index = np.where(ctx.coin(self.p), index, -1)
             inner = [None] * n
         else:
             if not isinstance(params, dict) or set(params) != {"index", "params"}:
                 fail("params for OneOf must be {'index': (B,) int, 'params': [...]}")
-            index = torch.as_tensor(params["index"]).to(torch.int64).reshape(ctx.batch)
+            index = as_numpy(params["index"]).astype(np.int64).reshape(ctx.batch)
             inner = params["params"]
         outer, outer_all = ctx.active, ctx.all_active
         out = []
@@ -437,16 +440,33 @@ def run(root: Transform, targets, params, generator) -> dict:
 
     B = targets.batch
     h, w = targets.size
-    ctx = Context(batch=B, sizes=torch.tensor([[h, w]], dtype=torch.int64).expand(B, 2),
+    ctx = Context(batch=B, sizes=np.tile(np.array([[h, w]], dtype=np.int64), (B, 1)),
                   generator=generator,
                   channel_order=getattr(root, "channel_order", None) or "RGB")
     settings = pass_settings(root)
     params = root.step(ctx, params)
     if B == 0:  # an empty batch keeps its shape: the output size of one probe sample
-        probe = Context(batch=1, sizes=torch.tensor([[h, w]], dtype=torch.int64),
+        probe = Context(batch=1, sizes=np.array([[h, w]], dtype=np.int64),
                         generator=torch.Generator().manual_seed(0),
                         channel_order=ctx.channel_order)
         root.step(probe, None)
         ctx.sizes = probe.sizes[:0]
         ctx.empty_size = tuple(int(v) for v in probe.sizes[0])
-    return finish(root, ctx, targets, params, settings)
+    return finish(root, ctx, targets, as_torch(params), settings)
+
+
+def as_numpy(v) -> np.ndarray:
+    """A parameter given for replay (tensor, array, list) → numpy on the CPU."""
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    v = np.asarray(v)
+    return v if v.flags.writeable else v.copy()
+
+
+def as_torch(params):
+    """The drawn parameters (nested dicts/lists of numpy arrays) → the same of torch tensors."""
+    if isinstance(params, dict):
+        return {k: as_torch(v) for k, v in params.items()}
+    if isinstance(params, list):
+        return [as_torch(v) for v in params]
+    return torch.from_numpy(np.ascontiguousarray(params))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from .._checks import fail
 from . import geometry as G
@@ -70,18 +69,17 @@ def crop_size(size, name="size"):
     return int(h), int(w)
 
 
-_EYE = torch.eye(3, dtype=torch.float64)
+_EYE = np.eye(3)
 
 
-def _hw(sizes):
-    s = sizes.to(torch.float64)
+def _hw(sizes: np.ndarray):
+    """(B, 2) int64 sizes → float64 (h, w), each (B,)."""
+    s = sizes.astype(np.float64)
     return s[:, 0], s[:, 1]
 
 
-def _hw_np(sizes):
-    """(B, 2) int64 sizes → float64 numpy (h, w), for the matrix builders (which take numpy)."""
-    s = sizes.numpy().astype(np.float64)
-    return s[:, 0], s[:, 1]
+def _fixed_size(size, n: int) -> np.ndarray:
+    return np.tile(np.array([size], dtype=np.int64), (n, 1))
 
 
 class GeometricTransform(Transform):
@@ -102,16 +100,17 @@ class GeometricTransform(Transform):
         params.update(self.draw_values(ctx))
         return params
 
-    def matrix(self, params: dict, sizes: torch.Tensor):
+    def matrix(self, params: dict, sizes: np.ndarray):
+        """``(B, 3, 3)`` float64 forward matrices and the new ``(B, 2)`` int64 sizes (numpy)."""
         raise NotImplementedError
 
     def apply(self, ctx, params):
         m, sizes = self.matrix(params, ctx.sizes)
         if "apply" in params:
-            on = params["apply"].to(torch.bool)
-            m = torch.where(on[:, None, None], m, _EYE)
+            on = params["apply"].astype(bool)
+            m = np.where(on[:, None, None], m, _EYE)
             if sizes is not ctx.sizes:  # (flips keep the size)
-                sizes = torch.where(on[:, None], sizes, ctx.sizes)
+                sizes = np.where(on[:, None], sizes, ctx.sizes)
         ctx.add_geometry(m, sizes)
 
 
@@ -132,14 +131,14 @@ class HorizontalFlip(GeometricTransform):
         return {"apply": ctx.coin(self.p)}
 
     def matrix(self, params, sizes):
-        return G.hflip(_hw_np(sizes)[1]), sizes
+        return G.hflip(_hw(sizes)[1]), sizes
 
 
 class VerticalFlip(HorizontalFlip):
     """Mirror top-bottom with probability ``p``: y' = (H − 1) − y (a mirror: flip pairs swap)."""
 
     def matrix(self, params, sizes):
-        return G.vflip(_hw_np(sizes)[0]), sizes
+        return G.vflip(_hw(sizes)[0]), sizes
 
 
 class Resize(GeometricTransform):
@@ -158,13 +157,13 @@ class Resize(GeometricTransform):
     def matrix(self, params, sizes):
         h, w = _hw(sizes)
         if isinstance(self.size, int):
-            short = torch.minimum(h, w)
-            nh = torch.where(h <= w, float(self.size), torch.floor(self.size * h / short))
-            nw = torch.where(w < h, float(self.size), torch.floor(self.size * w / short))
+            short = np.minimum(h, w)
+            nh = np.where(h <= w, float(self.size), np.floor(self.size * h / short))
+            nw = np.where(w < h, float(self.size), np.floor(self.size * w / short))
         else:
-            nh = torch.full_like(h, self.size[0])
-            nw = torch.full_like(w, self.size[1])
-        return G.resize(h, w, nh, nw), torch.stack([nh, nw], 1).to(torch.int64)
+            nh = np.full_like(h, self.size[0])
+            nw = np.full_like(w, self.size[1])
+        return G.resize(h, w, nh, nw), np.stack([nh, nw], 1).astype(np.int64)
 
 
 class RandomScale(GeometricTransform):
@@ -193,16 +192,16 @@ class RandomScale(GeometricTransform):
     def draw_values(self, ctx):
         if self.choices is not None:
             u = ctx.rand()
-            idx = (u * len(self.choices)).long().clamp(max=len(self.choices) - 1)
-            return {"scale": torch.tensor(self.choices, dtype=torch.float64)[idx]}
+            idx = np.minimum((u * len(self.choices)).astype(np.int64), len(self.choices) - 1)
+            return {"scale": np.array(self.choices, dtype=np.float64)[idx]}
         return {"scale": ctx.uniform(*self.scale)}
 
     def matrix(self, params, sizes):
         h, w = _hw(sizes)
-        s = params["scale"].to(torch.float64)
-        nh = torch.floor(h * s + 0.5).clamp(min=1)
-        nw = torch.floor(w * s + 0.5).clamp(min=1)
-        return G.resize(h, w, nh, nw), torch.stack([nh, nw], 1).to(torch.int64)
+        s = params["scale"].astype(np.float64)
+        nh = np.maximum(np.floor(h * s + 0.5), 1)
+        nw = np.maximum(np.floor(w * s + 0.5), 1)
+        return G.resize(h, w, nh, nw), np.stack([nh, nw], 1).astype(np.int64)
 
 
 class RandomCrop(GeometricTransform):
@@ -216,13 +215,13 @@ class RandomCrop(GeometricTransform):
     def draw_values(self, ctx):
         h, w = ctx.sizes[:, 0], ctx.sizes[:, 1]
         dy, dx = h - self.size[0], w - self.size[1]
-        top = ctx.integers(torch.minimum(dy, torch.zeros_like(dy)), torch.clamp(dy, min=0))
-        left = ctx.integers(torch.minimum(dx, torch.zeros_like(dx)), torch.clamp(dx, min=0))
+        top = ctx.integers(np.minimum(dy, 0), np.maximum(dy, 0))
+        left = ctx.integers(np.minimum(dx, 0), np.maximum(dx, 0))
         return {"top": top, "left": left}
 
     def matrix(self, params, sizes):
-        m = G.translation(-params["left"].to(torch.float64), -params["top"].to(torch.float64))
-        return m, torch.tensor([self.size], dtype=torch.int64).expand(len(sizes), 2)
+        m = G.translation(-params["left"].astype(np.float64), -params["top"].astype(np.float64))
+        return m, _fixed_size(self.size, len(sizes))
 
 
 class Crop(GeometricTransform):
@@ -240,9 +239,8 @@ class Crop(GeometricTransform):
 
     def matrix(self, params, sizes):
         n = len(sizes)
-        left = torch.full((n,), -float(self.left), dtype=torch.float64)
-        m = G.translation(left, -float(self.top))
-        return m, torch.tensor([self.size], dtype=torch.int64).expand(n, 2)
+        m = G.translation(np.full(n, -float(self.left)), -float(self.top))
+        return m, _fixed_size(self.size, n)
 
 
 class CenterCrop(GeometricTransform):
@@ -253,10 +251,9 @@ class CenterCrop(GeometricTransform):
         self.size = crop_size(size)
 
     def matrix(self, params, sizes):
-        h, w = _hw_np(sizes)
+        h, w = _hw(sizes)
         top, left = _centre(h - self.size[0]), _centre(w - self.size[1])
-        return G.translation(-left, -top), torch.tensor([self.size], dtype=torch.int64).expand(
-            len(sizes), 2)
+        return G.translation(-left, -top), _fixed_size(self.size, len(sizes))
 
 
 def _centre(diff: np.ndarray) -> np.ndarray:
@@ -285,31 +282,31 @@ class RandomResizedCrop(GeometricTransform):
         area = (h * w)[:, None]
         target = area * ctx.uniform(*self.scale, n=tries)
         log_r = ctx.uniform(math.log(self.ratio[0]), math.log(self.ratio[1]), n=tries)
-        r = torch.exp(log_r)
-        cw = torch.round(torch.sqrt(target * r))
-        ch = torch.round(torch.sqrt(target / r))
+        r = np.exp(log_r)
+        cw = np.round(np.sqrt(target * r))
+        ch = np.round(np.sqrt(target / r))
         ok = (cw > 0) & (ch > 0) & (cw <= w[:, None]) & (ch <= h[:, None])
         u = ctx.uniform(0.0, 1.0, n=2 * tries)
-        top = torch.floor(u[:, :tries] * (h[:, None] - ch + 1))
-        left = torch.floor(u[:, tries:] * (w[:, None] - cw + 1))
-        first = torch.where(ok.any(1), ok.float().argmax(1), torch.zeros_like(h, dtype=torch.long))
-        pick = lambda t: t.gather(1, first[:, None])[:, 0]  # noqa: E731
+        top = np.floor(u[:, :tries] * (h[:, None] - ch + 1))
+        left = np.floor(u[:, tries:] * (w[:, None] - cw + 1))
+        first = ok.argmax(1)[:, None]  # the first try that fits (0 when none does)
+        pick = lambda t: np.take_along_axis(t, first, 1)[:, 0]  # noqa: E731
         # Fallback (no try fits): centre crop at the ratio clamped to the range.
         in_ratio = w / h
-        fw = torch.where(in_ratio < self.ratio[0], w, torch.where(
-            in_ratio > self.ratio[1], torch.round(h * self.ratio[1]), w))
-        fh = torch.where(in_ratio < self.ratio[0], torch.round(w / self.ratio[0]), h)
+        fw = np.where(in_ratio < self.ratio[0], w, np.where(
+            in_ratio > self.ratio[1], np.round(h * self.ratio[1]), w))
+        fh = np.where(in_ratio < self.ratio[0], np.round(w / self.ratio[0]), h)
         any_ok = ok.any(1)
-        ch_, cw_ = torch.where(any_ok, pick(ch), fh), torch.where(any_ok, pick(cw), fw)
-        top_ = torch.where(any_ok, pick(top), torch.floor((h - fh) / 2))
-        left_ = torch.where(any_ok, pick(left), torch.floor((w - fw) / 2))
+        ch_, cw_ = np.where(any_ok, pick(ch), fh), np.where(any_ok, pick(cw), fw)
+        top_ = np.where(any_ok, pick(top), np.floor((h - fh) / 2))
+        left_ = np.where(any_ok, pick(left), np.floor((w - fw) / 2))
         return {"top": top_, "left": left_, "height": ch_, "width": cw_}
 
     def matrix(self, params, sizes):
-        ch, cw = params["height"].to(torch.float64), params["width"].to(torch.float64)
-        crop = G.translation(-params["left"].to(torch.float64), -params["top"].to(torch.float64))
+        ch, cw = params["height"].astype(np.float64), params["width"].astype(np.float64)
+        crop = G.translation(-params["left"].astype(np.float64), -params["top"].astype(np.float64))
         m = G.resize(ch, cw, float(self.size[0]), float(self.size[1])) @ crop
-        return m, torch.tensor([self.size], dtype=torch.int64).expand(len(sizes), 2)
+        return m, _fixed_size(self.size, len(sizes))
 
 
 class Pad(GeometricTransform):
@@ -334,8 +331,8 @@ class Pad(GeometricTransform):
 
     def matrix(self, params, sizes):
         l, t, r, b = self.padding
-        m = G.translation(torch.full((len(sizes),), float(l), dtype=torch.float64), float(t))
-        return m, sizes + torch.tensor([[t + b, l + r]])
+        m = G.translation(np.full(len(sizes), float(l)), float(t))
+        return m, sizes + np.array([[t + b, l + r]], dtype=np.int64)
 
 
 class Rotate(GeometricTransform):
@@ -352,7 +349,7 @@ class Rotate(GeometricTransform):
         return {"angle": ctx.uniform(*self.degrees)}
 
     def matrix(self, params, sizes):
-        h, w = _hw_np(sizes)
+        h, w = _hw(sizes)
         return G.centered_affine(params["angle"], 1.0, 0.0, 0.0, 0.0, 0.0, h, w), sizes
 
 
@@ -392,18 +389,18 @@ class RandomAffine(GeometricTransform):
     def draw_values(self, ctx):
         d = {"angle": ctx.uniform(*self.degrees)}
         fx, fy = self.translate or (0.0, 0.0)
-        h, w = _hw_np(ctx.sizes)
+        h, w = _hw(ctx.sizes)
         d["tx"] = ctx.uniform(-fx * w, fx * w)  # (B,) bounds: (lo + (hi − lo)·u)
         d["ty"] = ctx.uniform(-fy * h, fy * h)
         d["scale"] = (ctx.uniform(*self.scale) if self.scale
-                      else torch.ones(ctx.batch, dtype=torch.float64))
+                      else np.ones(ctx.batch))
         (a, b), (c, e) = self.shear or ((0.0, 0.0), (0.0, 0.0))
         d["shear_x"] = ctx.uniform(a, b)
         d["shear_y"] = ctx.uniform(c, e)
         return d
 
     def matrix(self, params, sizes):
-        h, w = _hw_np(sizes)
+        h, w = _hw(sizes)
         p = params
         return G.centered_affine(p["angle"], p["scale"], p["shear_x"], p["shear_y"], p["tx"],
                                  p["ty"], h, w), sizes

@@ -13,12 +13,13 @@ from .._checks import fail
 _F64 = torch.float64
 
 
-def eye(batch: int) -> torch.Tensor:
-    return torch.eye(3, dtype=_F64).expand(batch, 3, 3).clone()
+def eye(batch: int) -> np.ndarray:
+    return np.tile(np.eye(3), (batch, 1, 1))
 
 
-# The builders below take (B,) tensors or numbers and compute in numpy float64: a call of a
-# pipeline builds a few tiny matrices, where numpy's per-operation cost is a fraction of torch's.
+# The builders below take (B,) arrays, tensors or numbers and return (B, 3, 3) float64 numpy: a
+# call of a pipeline builds a few tiny matrices, where numpy's per-operation cost is a fraction of
+# torch's.
 
 def _np(v) -> np.ndarray:
     """A CPU tensor (viewed, no copy), array or number → float64 numpy array."""
@@ -29,39 +30,39 @@ def _np(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
-def _affine(a, b, c, d, tx, ty) -> torch.Tensor:
+def _affine(a, b, c, d, tx, ty) -> np.ndarray:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
     vals = [_np(v) for v in (a, b, tx, c, d, ty)]
     out = np.zeros((*np.broadcast(*vals).shape, 3, 3))
     for k, v in enumerate(vals):
         out[..., k // 3, k % 3] = v
     out[..., 2, 2] = 1.0
-    return torch.from_numpy(out)
+    return out
 
 
-def translation(tx, ty) -> torch.Tensor:
+def translation(tx, ty) -> np.ndarray:
     """x' = x + tx, y' = y + ty."""
     return _affine(1.0, 0.0, 0.0, 1.0, tx, ty)
 
 
-def resize(h, w, new_h, new_w) -> torch.Tensor:
+def resize(h, w, new_h, new_w) -> np.ndarray:
     """Resize (h, w) → (new_h, new_w): x' = (x + 0.5)·new_w/w − 0.5 (pixel areas map onto areas)."""
     sx = _np(new_w) / _np(w)
     sy = _np(new_h) / _np(h)
     return _affine(sx, 0.0, 0.0, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
 
 
-def hflip(w) -> torch.Tensor:
+def hflip(w) -> np.ndarray:
     """x' = (W − 1) − x."""
     return _affine(-1.0, 0.0, 0.0, 1.0, _np(w) - 1, 0.0)
 
 
-def vflip(h) -> torch.Tensor:
+def vflip(h) -> np.ndarray:
     """y' = (H − 1) − y."""
     return _affine(1.0, 0.0, 0.0, -1.0, 0.0, _np(h) - 1)
 
 
-def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> torch.Tensor:
+def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
     """Scale, then shear, then rotate about the image centre ((W−1)/2, (H−1)/2), then translate.
 
     ``angle`` in degrees, positive = counter-clockwise on screen (y down), as ``cv2`` and
@@ -83,9 +84,10 @@ def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> torch.Tenso
     return _affine(a, b, c, d, cx - a * cx - b * cy + _np(tx), cy - c * cx - d * cy + _np(ty))
 
 
-def mirrors(matrix: torch.Tensor) -> torch.Tensor:
-    """Whether each matrix reverses orientation (det of its 2x2 part < 0): flip pairs swap there."""
-    m = matrix.to(_F64)
+def mirrors(matrix):
+    """Whether each matrix (tensor or array) reverses orientation (det of its 2x2 part < 0): flip
+    pairs swap there."""
+    m = matrix.to(_F64) if isinstance(matrix, torch.Tensor) else matrix
     return (m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]) < 0
 
 
@@ -133,10 +135,13 @@ def map_points(points, matrix):
     return out if is_torch else out.numpy()
 
 
-def apply_matrix(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+def apply_matrix(points, matrix):
     """:func:`map_points` without its checks, for the transforms: ``(B, K, 2)`` float64 points,
-    ``(B, 3, 3)`` float64 matrices on the same device → ``(B, K, 2)`` float64."""
-    h = torch.baddbmm(matrix[:, None, :, 2], points, matrix[:, :, :2].transpose(1, 2))
+    ``(B, 3, 3)`` float64 matrices, both numpy or both torch (same device) → ``(B, K, 2)``."""
+    if isinstance(points, np.ndarray):
+        h = points @ matrix[:, :, :2].transpose(0, 2, 1) + matrix[:, None, :, 2]
+    else:
+        h = torch.baddbmm(matrix[:, None, :, 2], points, matrix[:, :, :2].transpose(1, 2))
     return h[..., :2] / h[..., 2:]
 
 
@@ -194,8 +199,8 @@ def inverse_boxes(boxes, matrix):
     return map_boxes(boxes, torch.linalg.inv(m.to(_F64)))
 
 
-def pair_permutation(flip_pairs, k: int) -> torch.Tensor:
-    perm = torch.arange(k)
+def pair_permutation(flip_pairs, k: int) -> np.ndarray:
+    perm = np.arange(k)
     for i, j in flip_pairs:
         if not (0 <= i < k and 0 <= j < k):
             fail(f"flip_pairs holds index pair ({i}, {j}) but there are only {k} keypoints")
@@ -203,13 +208,14 @@ def pair_permutation(flip_pairs, k: int) -> torch.Tensor:
     return perm
 
 
-def swap_pairs(points: torch.Tensor, mirrored: torch.Tensor, flip_pairs) -> torch.Tensor:
-    """Swap the listed index pairs of ``points`` ``(K, 2)``/``(B, K, 2)`` where ``mirrored``."""
+def swap_pairs(points, mirrored, flip_pairs):
+    """Swap the listed index pairs of ``points`` ``(K, 2)``/``(B, K, 2)`` where ``mirrored``
+    (torch tensors, or numpy arrays)."""
     if not flip_pairs:
         return points
-    perm = pair_permutation(flip_pairs, points.shape[-2]).to(points.device)
-    swapped = points.index_select(points.dim() - 2, perm)
-    mirrored = mirrored.to(points.device)
-    while mirrored.dim() < points.dim():
-        mirrored = mirrored.unsqueeze(-1)
-    return torch.where(mirrored, swapped, points)
+    perm = pair_permutation(flip_pairs, points.shape[-2])
+    swapped = points[..., perm, :]
+    mirrored = mirrored.reshape(*mirrored.shape, *[1] * (points.ndim - mirrored.ndim))
+    if isinstance(points, np.ndarray):
+        return np.where(mirrored, swapped, points)
+    return torch.where(mirrored.to(points.device), swapped, points)
