@@ -15,6 +15,7 @@ Kernels: ``csrc/cpu/augment_cpu.cpp``, ``csrc/cuda/augment_cuda.cu`` (per-pixel 
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Sequence
@@ -187,7 +188,16 @@ def _as_batch(image):
 
 def fill_values(fill, channels: int) -> torch.Tensor:
     """The constant border value(s) as a ``(C,)`` float64 CPU tensor (checked; on the image's
-    scale, not rounded)."""
+    scale, not rounded).  Made once per setting (the op only reads it)."""
+    if isinstance(fill, (list, tuple)) and all(isinstance(v, numbers.Real) for v in fill):
+        fill = tuple(fill)
+    if isinstance(fill, (numbers.Real, tuple)):  # numbers: the same tensor each time
+        return _fill_values(fill, type(fill), channels)
+    return _fill(fill, channels, torch.float64, torch.device("cpu"))
+
+
+@functools.lru_cache(maxsize=64)
+def _fill_values(fill, kind: type, channels: int) -> torch.Tensor:
     return _fill(fill, channels, torch.float64, torch.device("cpu"))
 
 

@@ -8,7 +8,7 @@ Call any transform (or a :class:`Compose` of them) on keyword targets; every tar
     out["image"], out["mask"], out["keypoints"], out["boxes"]    # same types/layouts as given
     out["matrix"]    # (3, 3) / (B, 3, 3) float64, source → output pixels
     out["visible"]   # per keypoint: inside the output image
-    out["params"]    # the drawn parameters: t(..., params=out["params"]) replays exactly
+    out["params"]    # the drawn parameters (numpy): t(..., params=out["params"]) replays exactly
 
 Conventions (docs/conventions.md):
 

@@ -15,6 +15,7 @@ from ..fused import fill_values as fused_fill
 from ..fused import run as fused_run
 from . import geometry as G
 from ._resample import resample
+from .color import _OPS, ColorJitter, RandomGrayscale
 
 
 def finish(root, ctx, targets, params, settings) -> dict:
@@ -109,8 +110,6 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
     C ≤ 4 and one channel order; else None.  Means of contrast steps that stand before (some of)
     the geometry are computed here (:func:`_preview_means`) and passed in; later ones are
     measured in the op (NaN)."""
-    from .color import _OPS, ColorJitter, RandomGrayscale
-
     B, C = img.shape[:2]
     if (img.dtype not in (torch.uint8, torch.float32) or not 1 <= C <= 4 or img.numel() == 0
             or settings["interpolation"] not in ("bilinear", "nearest")):
@@ -130,16 +129,22 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         return None
     order = orders.pop() if orders else "RGB"
     codes, factors, steps = [], [], []  # (B, n) blocks of the program, the step of each column
+    contrasts = 0  # contrast slots whose mean the op may have to measure
     for k, st in enumerate(ctx.colors):
         p = st.params
         on = st.active & p["apply"].astype(bool) if "apply" in p else st.active
         if type(st.op) is ColorJitter:  # slot i runs op order[:, i] (if drawn and applied)
-            table = np.array([_FUSED_CODES[n] if n in p else 0 for n in _OPS])
-            values = np.stack([p[n] if n in p else np.ones(B) for n in _OPS], 1)
+            table = np.zeros(len(_OPS), dtype=np.int64)
+            values = np.ones((B, len(_OPS)))
+            for j, name in enumerate(_OPS):
+                if name in p:
+                    table[j] = _FUSED_CODES[name]
+                    values[:, j] = p[name]
             slots = p["order"].astype(np.int64)
             codes.append(table[slots] * on[:, None])
-            factors.append(np.take_along_axis(values, slots, 1))
+            factors.append(values[np.arange(B)[:, None], slots])
             steps.extend([k] * 4)
+            contrasts += "contrast" in p
         elif type(st.op) is RandomGrayscale:
             codes.append(np.where(on, 5, 0)[:, None])
             factors.append(np.ones((B, 1)))
@@ -156,9 +161,10 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         for i, k in enumerate(steps):
             if k in known:
                 means[:, i] = known[k].to(torch.float64).cpu().numpy()
-    if ops.size and int(((ops == 2) & np.isnan(means)).sum(1).max()) > 1:
+    if contrasts > 1 and int(((ops == 2) & np.isnan(means)).sum(1).max()) > 1:
         return None
-    return dict(matrices=torch.from_numpy(ctx.matrix).to(img.device),
+    matrices = torch.from_numpy(ctx.matrix)
+    return dict(matrices=matrices if img.device.type == "cpu" else matrices.to(img.device),
                 interpolation=settings["interpolation"], border=settings["border"],
                 fill=fused_fill(settings["fill"], C),
                 ops=torch.from_numpy(ops), factors=torch.from_numpy(fac),

@@ -16,6 +16,7 @@ import torch
 
 from .. import color as _color
 from .._checks import fail
+from ..fused import normalize_values
 from ..color import IMAGENET_MEAN, IMAGENET_STD, denormalize  # noqa: F401  (re-exported)
 from . import _colorfn as F
 from .core import CHANNEL_ORDERS, Context, Transform, check_choice, check_probability
@@ -195,8 +196,6 @@ class Normalize(Transform):
 
     def fused_args(self, c: int, order: str):
         """``(mean, std)`` as :func:`geomaug.fused.run` takes them (made once per setting)."""
-        from ..fused import normalize_values
-
         key = ("fused", c, order)
         cache = self.__dict__.setdefault("_fused", {})
         if key not in cache:

@@ -73,8 +73,8 @@ class Context:
 
     Everything here is numpy on the CPU (matrices float64 ``(B, 3, 3)``, sizes int64 ``(B, 2)``,
     ``active`` bool ``(B,)``, the drawn parameters): a call works on a few tiny arrays, where
-    numpy's cost per operation is a fraction of torch's.  The parameters become torch tensors once,
-    when the call returns them (``out["params"]``)."""
+    numpy's cost per operation is a fraction of torch's.  The parameters are returned as drawn
+    (``out["params"]``: numpy arrays, one row per sample)."""
     batch: int
     sizes: np.ndarray  # (B, 2) int64 (h, w) where we are in the list (replaced, never written)
     generator: torch.Generator | None
@@ -150,7 +150,7 @@ class Context:
 class Transform:
     """Base of every transform: ``t(image=..., mask=..., keypoints=..., boxes=...)``.
 
-    Subclasses implement ``draw(ctx) -> params`` (a dict of ``(B, ...)`` CPU tensors) and
+    Subclasses implement ``draw(ctx) -> params`` (a dict of ``(B, ...)`` numpy arrays) and
     ``apply(ctx, params)``.  Geometric ops set ``geometric = True`` and may declare pass settings
     (``border``, ``interpolation``, ``fill``, ``ignore_index``; ``None`` = not declared).
     """
@@ -204,7 +204,8 @@ class Transform:
     def __call__(self, image=None, mask=None, keypoints=None, boxes=None, *, params=None,
                  generator: torch.Generator | None = None, seed: int | None = None, size=None):
         """Transform the given targets; returns a dict with the same keys plus ``matrix``
-        (source → output), ``visible`` (with keypoints) and ``params`` (to replay the call).
+        (source → output), ``visible`` (with keypoints) and ``params`` (the drawn parameters as
+        nested dicts/lists of numpy arrays with one row per sample; pass them back to replay).
 
         Args:
             image: torch ``(C, H, W)``/``(B, C, H, W)`` (any memory format), numpy ``(H, W, C)``/
@@ -213,7 +214,8 @@ class Transform:
                 any integer dtype (kept).
             keypoints: ``(K, 2)``/``(B, K, 2)`` (x, y) floats.
             boxes: xyxy ``(N, 4)``/``(B, N, 4)``.
-            params: the ``out["params"]`` of an earlier call: replays it exactly.
+            params: the ``out["params"]`` of an earlier call (numpy arrays or tensors): replays it
+                exactly.
             generator / seed: where the parameters are drawn from (default: torch's global RNG).
             size: ``(H, W)`` of the image, needed only when neither image nor mask is given.
         """
@@ -452,7 +454,7 @@ def run(root: Transform, targets, params, generator) -> dict:
         root.step(probe, None)
         ctx.sizes = probe.sizes[:0]
         ctx.empty_size = tuple(int(v) for v in probe.sizes[0])
-    return finish(root, ctx, targets, as_torch(params), settings)
+    return finish(root, ctx, targets, params, settings)
 
 
 def as_numpy(v) -> np.ndarray:
@@ -462,11 +464,3 @@ def as_numpy(v) -> np.ndarray:
     v = np.asarray(v)
     return v if v.flags.writeable else v.copy()
 
-
-def as_torch(params):
-    """The drawn parameters (nested dicts/lists of numpy arrays) → the same of torch tensors."""
-    if isinstance(params, dict):
-        return {k: as_torch(v) for k, v in params.items()}
-    if isinstance(params, list):
-        return [as_torch(v) for v in params]
-    return torch.from_numpy(np.ascontiguousarray(params))

@@ -259,7 +259,7 @@ class CenterCrop(GeometricTransform):
 def _centre(diff: np.ndarray) -> np.ndarray:
     """torchvision's centre-crop offset: round(diff / 2) (half to even); when padding, the pad
     before is floor(−diff / 2)."""
-    return np.where(diff >= 0, np.round(diff / 2), -np.floor(-diff / 2))
+    return np.where(diff >= 0, np.rint(diff / 2), -np.floor(-diff / 2))
 
 
 class RandomResizedCrop(GeometricTransform):

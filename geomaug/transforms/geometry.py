@@ -32,11 +32,11 @@ def _np(v) -> np.ndarray:
 
 def _affine(a, b, c, d, tx, ty) -> np.ndarray:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
-    vals = [_np(v) for v in (a, b, tx, c, d, ty)]
-    out = np.zeros((*np.broadcast(*vals).shape, 3, 3))
-    for k, v in enumerate(vals):
-        out[..., k // 3, k % 3] = v
-    out[..., 2, 2] = 1.0
+    vals = [v if type(v) is float else _np(v) for v in (a, b, tx, c, d, ty)]
+    out = np.empty((*np.broadcast(*vals).shape, 3, 3))
+    (out[..., 0, 0], out[..., 0, 1], out[..., 0, 2],
+     out[..., 1, 0], out[..., 1, 1], out[..., 1, 2]) = vals
+    out[..., 2, :] = (0.0, 0.0, 1.0)
     return out
 
 
