@@ -93,6 +93,16 @@ def extension() -> _Extension:
     return _ext
 
 
+def mark_stale(missing_ops: list[str]) -> None:
+    """The loaded geomaug._C lacks ops this Python package calls (built from older sources):
+    run everything on the PyTorch path, and say how to rebuild."""
+    ext = extension()
+    ext.module = None
+    ext.reason = (f"geomaug._C is out of date: it lacks the op(s) {', '.join(missing_ops)} "
+                  f"(built from older sources); rebuild it: "
+                  f"{'make build' if SOURCE_DIR else rebuild_command()}")
+
+
 def compiled_archs() -> list[_arch.Arch]:
     text = extension().build_info.get("arch_list", "")
     return _arch.parse_arch_list(text) if text else []

@@ -110,5 +110,14 @@ def _register_fakes() -> None:
                 src.new_empty(B), src.new_empty(B), src.new_empty(B, dtype=torch.bool))
 
 
-if _backend.extension().module is not None:
+def _check_loaded_ops() -> bool:
+    """True when the loaded extension has every op of :data:`KERNELS`; else (an in-place build
+    left over from older sources) the extension is marked unusable, with the rebuild command."""
+    missing = [name for name in KERNELS if not hasattr(torch.ops.geomaug, name)]
+    if missing:
+        _backend.mark_stale(missing)
+    return not missing
+
+
+if _backend.extension().module is not None and _check_loaded_ops():
     _register_fakes()

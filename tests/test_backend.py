@@ -139,3 +139,23 @@ def test_bogus_backend_setting_is_a_clear_error_for_an_op():
     assert r.returncode == 0, r.stderr
     assert "ERR BackendSettingError environment variable GEOMAUG_BACKEND must be one of auto, ext, " \
            "torch (or unset), got 'bogus'" in r.stdout, r.stdout
+
+
+@pytest.mark.skipif(_backend.extension().module is None, reason="needs the built extension")
+def test_extension_lacking_an_op_is_out_of_date_not_an_import_error(fresh_backend, rng):
+    """An in-place build from older sources (an op missing) must not break `import geomaug`:
+    the extension is set aside with the rebuild command and the PyTorch path runs."""
+    from geomaug import _ops
+
+    fresh_backend.setitem(_ops.KERNELS, "not_an_op", None)
+    fresh_backend.setenv("GEOMAUG_BACKEND", "auto")
+    assert _ops._check_loaded_ops() is False
+    ext = _backend.extension()
+    assert ext.module is None and "out of date" in ext.reason and "not_an_op" in ext.reason
+    assert "make build" in ext.reason
+    src = torch.randn(3, 8, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = geomaug.estimate(src, 2 * src)
+    assert any("out of date" in str(w.message) for w in caught)
+    torch.testing.assert_close(fit.s, torch.full((3,), 2.0))
