@@ -26,7 +26,7 @@ import torch
 from . import _ops
 from . import color as _color
 from ._checks import as_matrices, as_size, fail
-from .warping import _fill, _from_numpy
+from .warping import _fill, _from_numpy, warp_mask
 from .warping import warp as _warp
 
 __all__ = ["augment", "augment_reference", "run", "COLOR_OPS"]
@@ -38,8 +38,8 @@ _NORMALIZED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 def augment(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
             border: str = "constant", fill: float | Sequence[float] = 0.0, color_ops=None,
             color_factors=None, contrast_means=None, channel_order: str = "RGB", mean=None,
-            std=None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Warp, colour-adjust and normalise images in one pass.
+            std=None, out_dtype: torch.dtype | None = None, mask=None, ignore_index: int = 255):
+    """Warp, colour-adjust and normalise images in one pass (and their label masks in one more).
 
     Convention: destination pixel p samples the source at ``matrix⁻¹ p`` (pixel centres at
     integers; inside the source area taps clamp, outside the ``border`` mode applies per tap).
@@ -66,9 +66,14 @@ def augment(image, matrix, size: Sequence[int], *, interpolation: str = "bilinea
         out_dtype: with ``mean``/``std``: float32 (default), float16 or bfloat16; without: the
             image's dtype (uint8 rounds half to even once) or float32 (the unrounded values on the
             image's scale).
+        mask: optional label masks of the same images, any integer or bool dtype: ``(B, H, W)``
+            or ``(B, 1, H, W)`` (``(H, W)`` with an unbatched or numpy image; numpy with numpy),
+            warped by the same matrices and border mode, nearest, ``ignore_index`` where the
+            constant border reads outside (:func:`geomaug.warping.warp_mask`).
 
     Returns:
-        ``(B, C, out_h, out_w)`` contiguous (``(C, out_h, out_w)`` for unbatched or numpy input).
+        ``(B, C, out_h, out_w)`` contiguous (``(C, out_h, out_w)`` for unbatched or numpy input);
+        with ``mask``: ``(image, mask)``, the mask in the form and dtype it came in.
 
     Example:
         >>> img = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
@@ -86,9 +91,40 @@ def augment(image, matrix, size: Sequence[int], *, interpolation: str = "bilinea
         channel_order, mean, std, out_dtype)
     if needs_grad:
         mats = as_matrices(matrix, src.shape[0], src.device, keep_grad=True)
+    labels = None if mask is None else _as_masks(mask, src, unbatched, image)
     out = run(src, mats, size, fills, ops, factors, means, norm, odt, interpolation=interpolation,
               border=border, channel_order=channel_order)
-    return out[0] if unbatched else out
+    out = out[0] if unbatched else out
+    if labels is None:
+        return out
+    m, back = labels
+    return out, back(warp_mask(m, mats.detach(), size, border=border, ignore_index=ignore_index))
+
+
+def _as_masks(mask, src: torch.Tensor, unbatched: bool, image):
+    """The ``mask`` argument → ((B, 1, H, W) tensor, the way back to its form)."""
+    B, _, H, W = src.shape
+    is_np = isinstance(mask, np.ndarray)
+    if is_np != isinstance(image, np.ndarray):
+        fail(f"mask must be a {'numpy array' if isinstance(image, np.ndarray) else 'torch tensor'}"
+             f" like the image, got {type(mask).__name__}")
+    shape = tuple(mask.shape)
+    if is_np and mask.ndim == 2:  # read in place (read-only arrays included)
+        m, back = _from_numpy(mask)[0], lambda o: o[0, 0].numpy()
+    elif not is_np and unbatched and mask.dim() == 2:
+        m, back = mask[None, None], lambda o: o[0, 0]
+    elif not is_np and not unbatched and mask.dim() == 3:
+        m, back = mask[:, None], lambda o: o[:, 0]
+    elif not is_np and not unbatched and mask.dim() == 4 and shape[1] == 1:
+        m, back = mask, lambda o: o
+    else:
+        want = "(H, W)" if unbatched else "(B, H, W) or (B, 1, H, W)"
+        fail(f"mask must be {want} for this image, got shape {shape}")
+    if m.shape[0] != B or tuple(m.shape[-2:]) != (H, W):
+        fail(f"mask shape {shape} does not match the image: {B} image(s) of {H}x{W}")
+    if m.device != src.device:
+        fail(f"mask is on {m.device} but the image on {src.device}")
+    return m, back
 
 
 def run(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], fill: torch.Tensor,

@@ -100,6 +100,32 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
     return out[0] if unbatched else out
 
 
+def warp_mask(mask: torch.Tensor, matrix, size: Sequence[int], *, border: str = "constant",
+              ignore_index: int = 255) -> torch.Tensor:
+    """Warp label masks ``(B, 1, H, W)`` (or ``(B, H, W)``) of any integer or bool dtype: nearest,
+    ``ignore_index`` where ``border="constant"`` reads outside, dtype kept (the mask pass of the
+    transforms and of :func:`geomaug.fused.augment`).
+
+    Example:
+        >>> m = torch.randint(0, 5, (2, 1, 64, 64), dtype=torch.uint8)
+        >>> warp_mask(m, torch.eye(3).expand(2, 3, 3), (32, 32)).shape
+        torch.Size([2, 1, 32, 32])
+    """
+    dtype = mask.dtype
+    if dtype.is_floating_point or dtype.is_complex:
+        fail(f"mask must have an integer (or bool) dtype, got {dtype}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    info = (0, 1) if dtype == torch.bool else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+    if border == "constant" and not info[0] <= ignore_index <= info[1]:
+        fail(f"ignore_index={ignore_index} does not fit the mask dtype {dtype} (range "
+             f"{info[0]}..{info[1]}); give an ignore_index in that range")
+    work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
+    out = warp(mask.to(work), matrix, size, interpolation="nearest", fill=ignore_index,
+               border=border)
+    return out.to(dtype)
+
+
 def warp_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int],
                    interpolation: str = "bilinear", fill: torch.Tensor | None = None,
                    border: str = "constant") -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .._checks import fail
+from ..warping import warp_mask
 from ..fused import fill_values as fused_fill
 from ..fused import run as fused_run
 from . import geometry as G
@@ -240,13 +241,5 @@ def _one(step, b):
 def _mask(ctx, mask: torch.Tensor, size, settings):
     if ctx.stage == 0:
         return mask
-    ignore = settings["ignore_index"]
-    dtype = mask.dtype
-    info = (0, 1) if dtype == torch.bool else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
-    if settings["border"] == "constant" and not info[0] <= ignore <= info[1]:
-        fail(f"ignore_index={ignore} does not fit the mask dtype {dtype} (range {info[0]}.."
-             f"{info[1]}); give an ignore_index in that range")
-    work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
-    out = resample(mask.to(work), ctx.matrix, size, "nearest", float(ignore),
-                   settings["border"])
-    return out.to(dtype)
+    return warp_mask(mask, ctx.matrix, size, border=settings["border"],
+                     ignore_index=settings["ignore_index"])
