@@ -1,5 +1,6 @@
 """The CPU warp kernel's fast row loops, in every instruction-set variant this CPU runs
-(GEOMAUG_CPU_ISA=baseline|avx2|avx512), against the PyTorch path and against each other."""
+(GEOMAUG_CPU_ISA=baseline|avx2|avx512), against the PyTorch path and against each other; the
+GEOMAUG_CPU_ISA rule (one for every op)."""
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ from geomaug.warping import warp_reference
 from conftest import EXT_LOADED, needs_ext
 from helpers import random_affine, random_image
 
-ISAS = _backend.extension().module.warp_cpu_isas().split(",") if EXT_LOADED else ["baseline"]
+ISAS = _backend.extension().module.cpu_isas().split(",") if EXT_LOADED else ["baseline"]
 pytestmark = needs_ext
 
 
@@ -92,3 +93,63 @@ def test_hwc_rows_ending_at_the_last_column_do_not_spill(rng, monkeypatch):
                      (10, 10), 0, fill, "constant")
         ref = warp_reference(src, M, (10, 10), "bilinear", fill)
         assert (out.int() - ref.int()).abs().max() <= 1
+
+
+# ---- GEOMAUG_CPU_ISA: one rule for every op ---------------------------------------------------
+
+RANK = {"baseline": 0, "avx2": 1, "avx512": 2}
+AUTO = {"warp": "avx512", "augment": "avx2"}  # each op's documented choice under auto
+
+
+def test_cpu_isa_rule_auto_forced_and_clamped():
+    """auto/unset/empty: the op's default; a named variant: that one; both clamped to the CPU's best
+    (every CPU simulated); case does not matter."""
+    cpu_isa = _backend.extension().module.cpu_isa
+    for best in RANK:
+        for op, auto in AUTO.items():
+            for value in ("", "auto", "AUTO", "baseline", "avx2", "AVX2", "avx512", "Avx512"):
+                want = auto if value.lower() in ("", "auto") else value.lower()
+                if RANK[want] > RANK[best]:
+                    want = best
+                assert cpu_isa(op, value, best) == want, (op, value, best)
+
+
+def test_cpu_isa_follows_the_environment(monkeypatch):
+    cpu_isa = _backend.extension().module.cpu_isa
+    best = ISAS[-1]
+    monkeypatch.delenv("GEOMAUG_CPU_ISA", raising=False)
+    for op, auto in AUTO.items():
+        assert cpu_isa(op) == min(auto, best, key=RANK.get)
+    for isa in ISAS:
+        monkeypatch.setenv("GEOMAUG_CPU_ISA", isa)
+        assert cpu_isa("warp") == cpu_isa("augment") == isa
+
+
+@pytest.mark.parametrize("value", ["sse9", "avx", "avx-512", " avx2", "1", "best"])
+def test_bad_cpu_isa_is_an_error_for_every_op(monkeypatch, value):
+    """Not silently the best variant: an error naming the variable, the allowed values and the value."""
+    monkeypatch.setenv("GEOMAUG_CPU_ISA", value)
+    src = torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
+    M = torch.eye(3, dtype=torch.float64)[None]
+    fill = torch.zeros(1, dtype=torch.uint8)
+    expected = f"GEOMAUG_CPU_ISA must be auto, baseline, avx2 or avx512 (or unset), got '{value}'"
+    with pytest.raises(RuntimeError, match="geomaug::warp: " + expected.replace("(", r"\(").replace(")", r"\)")):
+        torch.ops.geomaug.warp(src, M, 4, 4, 1, fill, 0)
+    zeros = torch.zeros(1, 0, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="geomaug::augment: GEOMAUG_CPU_ISA must be auto"):
+        torch.ops.geomaug.augment(src, M, 4, 4, 0, 0, [0.0], zeros.long(), zeros, zeros, 0,
+                                  None, None, None)
+    with pytest.raises(ValueError, match=f"GEOMAUG_CPU_ISA must be .*got '{value}'"):
+        _backend.extension().module.cpu_isa("warp")
+
+
+def test_info_shows_the_variants_and_the_error(monkeypatch, capsys):
+    from geomaug import info
+    monkeypatch.setenv("GEOMAUG_CPU_ISA", "baseline")
+    got = info.collect()["cpu_isa"]
+    assert got["variants"] == ISAS and got["ops"] == {"warp": "baseline", "augment": "baseline"}
+    monkeypatch.setenv("GEOMAUG_CPU_ISA", "fastest")
+    got = info.collect()["cpu_isa"]
+    assert "ops" not in got and "got 'fastest'" in got["error"]
+    assert info.main() == 0  # still prints everything else
+    assert "GEOMAUG_CPU_ISA=fastest: ERROR: GEOMAUG_CPU_ISA must be" in capsys.readouterr().out

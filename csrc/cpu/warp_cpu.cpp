@@ -4,8 +4,7 @@
 // the rest runs warp_pixel of warp_math.h.  The fast loops compute exactly what warp_pixel computes
 // (same coordinate formula m0 x + (m1 y + m2), weights and summation order, no FMA contraction),
 // so results do not depend on which loop or which instruction set ran a pixel.
-#include <cstdlib>
-#include <cstring>
+#include <cmath>
 
 #include "geomaug/warp.h"
 #include "warp_cpu_rows.h"
@@ -53,23 +52,15 @@ void fill_columns(T* out_row, const WarpShape& s, const T* fill, int64_t begin, 
     for (int64_t c = 0; c < s.C; ++c) out_row[ox * s.d_w + c * s.d_c] = fill[c];
 }
 
-Isa requested_isa() {
-  const char* v = std::getenv("GEOMAUG_CPU_ISA");
-  if (v == nullptr || *v == '\0') return best_isa();
-  if (std::strcmp(v, "baseline") == 0) return Isa::kBaseline;
-  if (std::strcmp(v, "avx2") == 0 && isa_supported(Isa::kAvx2)) return Isa::kAvx2;
-  if (std::strcmp(v, "avx512") == 0 && isa_supported(Isa::kAvx512)) return Isa::kAvx512;
-  return best_isa();
-}
-
 }  // namespace
 
 template <typename T>
 void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices,
-              const WarpParams<T>& params, const ParallelFor& parallel_for) {
+              const WarpParams<T>& params, int isa, const ParallelFor& parallel_for) {
   using S = typename SampleType<T>::type;
   const int64_t rows = s.B * s.OH;
-  const RowKernels<T> kernels = row_kernels<T>(requested_isa(), s, params);
+  const RowKernels<T> kernels =
+      row_kernels<T>(isa < cpu_best_isa() ? isa : cpu_best_isa(), s, params);
   // ~16k output pixels per task keeps the threads busy without tiny tasks.
   const int64_t grain = s.OW > 0 ? (16384 + s.OW - 1) / s.OW : 1;
   parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
@@ -119,16 +110,9 @@ void warp_cpu(const T* src, T* dst, const WarpShape& s, const double* matrices,
   });
 }
 
-const char* warp_cpu_isas() {
-  static const char* names = isa_supported(Isa::kAvx512) ? "baseline,avx2,avx512"
-                             : isa_supported(Isa::kAvx2) ? "baseline,avx2"
-                                                         : "baseline";
-  return names;
-}
-
-#define GEOMAUG_INSTANTIATE(T)                                                                    \
+#define GEOMAUG_INSTANTIATE(T)                                                                 \
   template void warp_cpu<T>(const T*, T*, const WarpShape&, const double*, const WarpParams<T>&, \
-                            const ParallelFor&);
+                            int, const ParallelFor&);
 GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
 #undef GEOMAUG_INSTANTIATE
 

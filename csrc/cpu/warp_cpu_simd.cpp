@@ -29,23 +29,6 @@
 
 namespace geomaug {
 
-bool isa_supported(Isa isa) {
-#if GEOMAUG_X86_VARIANTS
-  if (isa == Isa::kAvx2) return __builtin_cpu_supports("avx2");
-  if (isa == Isa::kAvx512)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#endif
-  return isa == Isa::kBaseline;
-}
-
-Isa best_isa() {
-  static const Isa best = isa_supported(Isa::kAvx512) ? Isa::kAvx512
-                          : isa_supported(Isa::kAvx2) ? Isa::kAvx2
-                                                      : Isa::kBaseline;
-  return best;
-}
-
 namespace {
 
 // round_even() of warp_math.h without its `volatile` (this file is built without -ffast-math,
@@ -508,14 +491,14 @@ struct Fns {
 };
 
 template <typename T>
-Fns<T> fns_for(Isa isa) {
+Fns<T> fns_for(int isa) {
   Fns<T> f{&baseline_bilinear<T>, &baseline_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
   if constexpr (std::is_same_v<T, uint8_t>) {
     f.u8_c3 = &baseline_u8_interleaved<3>;
     f.u8_c4 = &baseline_u8_interleaved<4>;
   }
 #if GEOMAUG_X86_VARIANTS
-  if (isa == Isa::kAvx2) {
+  if (isa == kIsaAvx2) {
     f = {&avx2_bilinear<T>, &avx2_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx2_nearest_wide<T>;
     if constexpr (std::is_same_v<T, uint8_t>) {
@@ -524,7 +507,7 @@ Fns<T> fns_for(Isa isa) {
       f.u8_c3_wide = &avx2_u8_wide<3>;
       f.u8_c4_wide = &avx2_u8_wide<4>;
     }
-  } else if (isa == Isa::kAvx512) {
+  } else if (isa == kIsaAvx512) {
     f = {&avx512_bilinear<T>, &avx512_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx512_nearest_wide<T>;
     if constexpr (std::is_same_v<T, uint8_t>) {
@@ -543,12 +526,12 @@ Fns<T> fns_for(Isa isa) {
 }  // namespace
 
 template <typename T>
-RowKernels<T> row_kernels(Isa isa, const WarpShape& s, const WarpParams<T>& params) {
+RowKernels<T> row_kernels(int isa, const WarpShape& s, const WarpParams<T>& params) {
   return pick<T>(s, params, fns_for<T>(isa));
 }
 
 #define GEOMAUG_INSTANTIATE(T) \
-  template RowKernels<T> row_kernels<T>(Isa, const WarpShape&, const WarpParams<T>&);
+  template RowKernels<T> row_kernels<T>(int, const WarpShape&, const WarpParams<T>&);
 GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
 #undef GEOMAUG_INSTANTIATE
 
