@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -23,6 +24,18 @@ def _nvcc_now() -> str | None:
         if "release" in line:
             return line.split("release")[-1].split(",")[0].strip()
     return None
+
+
+def _cpu_isa(module) -> dict:
+    """The CPU kernels' variants this CPU runs and the one each op runs under GEOMAUG_CPU_ISA now
+    (or the error that value gives)."""
+    d = {"variants": module.cpu_isas().split(","),
+         "GEOMAUG_CPU_ISA": os.environ.get("GEOMAUG_CPU_ISA")}
+    try:
+        d["ops"] = {op: module.cpu_isa(op) for op in ("warp", "augment")}
+    except ValueError as exc:
+        d["error"] = str(exc)
+    return d
 
 
 def collect() -> dict:
@@ -52,6 +65,7 @@ def collect() -> dict:
         "ops": {},
     }
     if ext.module is not None:
+        info["cpu_isa"] = _cpu_isa(ext.module)
         recorded = ext.module.build_info()
         info["extension"]["cuda_arch_list_macro"] = recorded.get("cuda_arch_list_macro")
         info["extension"]["recorded_arch_list"] = recorded.get("arch_list", "").replace("-", ";")
@@ -91,6 +105,11 @@ def main(as_json: bool = False) -> int:
             print(f"  __CUDA_ARCH_LIST__ in the binary: {ext.get('cuda_arch_list_macro')}")
             if ext["dropped_archs"]:
                 print(f"  dropped at build (toolkit cannot build them): {' '.join(ext['dropped_archs'])}")
+        isa = info["cpu_isa"]
+        chosen = (", ".join(f"{op} {v}" for op, v in isa["ops"].items()) if "ops" in isa
+                  else f"ERROR: {isa['error']}")
+        print(f"  CPU variants: {','.join(isa['variants'])}; "
+              f"GEOMAUG_CPU_ISA={isa['GEOMAUG_CPU_ISA'] or 'auto'}: {chosen}")
     else:
         print(f"extension: NOT loaded: {ext['reason']}")
     if not info["gpus"]:

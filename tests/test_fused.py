@@ -125,7 +125,7 @@ def test_output_dtypes(rng, out_dtype):
 @needs_ext
 @pytest.mark.parametrize("isa", ISAS)
 def test_every_cpu_variant_matches_reference(rng, isa):
-    """GEOMAUG_CPU_ISA forces a variant (one the CPU lacks falls back to the best it has)."""
+    """GEOMAUG_CPU_ISA forces a variant (clamped to the best this CPU runs)."""
     img = layout(random_image(rng, 2, 3, 64, 70, torch.uint8), "hwc_view")
     mats = random_affine(rng, 2, 64, 70, (48, 53))
     for order in ("RGB", "BGR"):

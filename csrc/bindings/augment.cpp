@@ -1,8 +1,7 @@
 // The fused augment op's binding: schema, argument checks, CPU and CUDA registrations.
 // Kernels: csrc/cpu/augment_cpu.cpp, csrc/cuda/augment_cuda.cu; Python: geomaug/fused.py.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
+#include <string>
 
 #include "common.h"
 #include "geomaug/augment.h"
@@ -142,18 +141,12 @@ void dispatch_augment(at::ScalarType in, at::ScalarType out, F&& f) {
   else with_out(float{});
 }
 
-// GEOMAUG_CPU_ISA (read per call): auto (default: AVX2 where the CPU has it; the AVX-512 variant
-// measured slower on this project's Xeons), baseline, avx2 or avx512; a variant this CPU cannot
-// run falls back to the best it can.
+// GEOMAUG_CPU_ISA (read per call) by the rule of cpu_isa.h; "auto" is kAugmentAutoIsa.
 int requested_isa() {
-  const char* e = std::getenv("GEOMAUG_CPU_ISA");
-  if (e == nullptr || *e == '\0' || std::strcmp(e, "auto") == 0)
-    return std::min(static_cast<int>(kIsaAvx2), augment_cpu_best_isa());
-  if (std::strcmp(e, "baseline") == 0) return kIsaBaseline;
-  if (std::strcmp(e, "avx2") == 0) return kIsaAvx2;
-  if (std::strcmp(e, "avx512") == 0) return kIsaAvx512;
-  TORCH_CHECK(false, "GEOMAUG_CPU_ISA must be auto, baseline, avx2 or avx512, got '", e, "'");
-  return kIsaBaseline;
+  std::string error;
+  const int isa = cpu_isa_from_env(kAugmentAutoIsa, &error);
+  TORCH_CHECK(isa >= 0, "geomaug::augment: ", error);
+  return isa;
 }
 
 at::Tensor augment_cpu_impl(const at::Tensor& image, const at::Tensor& matrix, int64_t out_h,

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "geomaug/augment_math.h"
 #include "geomaug/common.h"
+#include "geomaug/cpu_isa.h"
 #include "geomaug/warp.h"
 
 namespace geomaug {
@@ -63,6 +64,28 @@ py::dict enums() {
   return d;
 }
 
+// The CPU variant `op` runs for a GEOMAUG_CPU_ISA value (None: the environment's now) on a CPU
+// whose best variant is `best` (None: this CPU's), by the rule of cpu_isa.h.
+std::string cpu_isa_py(const std::string& op, std::optional<std::string> value,
+                       std::optional<std::string> best) {
+  int auto_isa = -1;
+  if (op == "warp") auto_isa = kWarpAutoIsa;
+  if (op == "augment") auto_isa = kAugmentAutoIsa;
+  if (auto_isa < 0) throw py::value_error("op must be 'warp' or 'augment', got '" + op + "'");
+  int best_isa = cpu_best_isa();
+  if (best) {
+    best_isa = *best == "baseline" ? kIsaBaseline : *best == "avx2" ? kIsaAvx2
+               : *best == "avx512" ? kIsaAvx512 : -1;
+    if (best_isa < 0)
+      throw py::value_error("best must be 'baseline', 'avx2' or 'avx512', got '" + *best + "'");
+  }
+  std::string error;
+  const char* v = value ? value->c_str() : std::getenv("GEOMAUG_CPU_ISA");
+  const int isa = resolve_cpu_isa(v, auto_isa, best_isa, &error);
+  if (isa < 0) throw py::value_error(error);
+  return cpu_isa_name(isa);
+}
+
 }  // namespace
 }  // namespace geomaug
 
@@ -72,6 +95,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuda_probe", &geomaug::cuda_probe_py, py::arg("device"),
         "Launch a probe kernel on a CUDA device: (error code, message, binaryVersion, ptxVersion).");
   m.def("enums", &geomaug::enums, "The C++ enum values behind the ops' int arguments.");
-  m.def("warp_cpu_isas", &geomaug::warp_cpu_isas,
-        "The CPU warp's instruction-set variants on this machine (GEOMAUG_CPU_ISA picks one).");
+  m.def("cpu_isas", &geomaug::cpu_isas,
+        "The CPU kernels' instruction-set variants this machine runs, e.g. 'baseline,avx2,avx512'.");
+  m.def("cpu_isa", &geomaug::cpu_isa_py, py::arg("op"), py::arg("value") = py::none(),
+        py::arg("best") = py::none(),
+        "The CPU variant op ('warp' or 'augment') runs for GEOMAUG_CPU_ISA=value (None: the "
+        "environment's) on a CPU whose best variant is best (None: this one's).");
 }

@@ -1,5 +1,7 @@
 // The warp op's binding: schema, argument checks, CPU and CUDA registrations.
 // Kernels: csrc/cpu/warp_cpu.cpp, csrc/cuda/warp_cuda.cu; Python: geomaug/warping.py.
+#include <string>
+
 #include "common.h"
 #include "geomaug/warp.h"
 
@@ -81,6 +83,14 @@ at::Tensor warp_fill(const at::Tensor& src, const at::Tensor& fill) {
   return fill.round().clamp(lo, hi).to(dt).contiguous();
 }
 
+// GEOMAUG_CPU_ISA (read per call) by the rule of cpu_isa.h; "auto" is kWarpAutoIsa.
+int requested_isa() {
+  std::string error;
+  const int isa = cpu_isa_from_env(kWarpAutoIsa, &error);
+  TORCH_CHECK(isa >= 0, "geomaug::warp: ", error);
+  return isa;
+}
+
 at::Tensor warp_cpu_impl(const at::Tensor& src, const at::Tensor& matrix, int64_t out_h,
                          int64_t out_w, int64_t interpolation, const at::Tensor& fill,
                          int64_t border) {
@@ -88,12 +98,13 @@ at::Tensor warp_cpu_impl(const at::Tensor& src, const at::Tensor& matrix, int64_
   const at::Tensor fill_t = warp_fill(src, fill);
   if (out.numel() == 0) return out;
   const WarpShape shape = warp_shape(src, out);
+  const int isa = requested_isa();
   dispatch_warp_dtype(src.scalar_type(), [&](auto tag) {
     using T = decltype(tag);
     const WarpParams<T> params{static_cast<int>(interpolation), static_cast<int>(border),
                                fill_t.data_ptr<T>()};
     warp_cpu<T>(src.data_ptr<T>(), out.data_ptr<T>(), shape, matrix.data_ptr<double>(), params,
-                torch_parallel_for());
+                isa, torch_parallel_for());
   });
   return out;
 }

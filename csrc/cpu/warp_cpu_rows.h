@@ -18,11 +18,6 @@ struct RowMap {
   S sy(int64_t x) const { return m3 * static_cast<S>(x) + by; }
 };
 
-// Instruction sets the row loops are compiled for (chosen per call; GEOMAUG_CPU_ISA forces one).
-enum class Isa : int { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
-bool isa_supported(Isa isa);
-Isa best_isa();
-
 // span(plane, out_row, shape, row, xb, xe): destination columns [xb, xe) of one row, all interior
 // (bilinear: four taps inside; nearest: inside the area).  plane: the sample's source; out_row:
 // the destination row's first element.
@@ -33,10 +28,8 @@ struct RowKernels {
                int64_t xe);
 };
 
+// The row loops of variant isa (CpuIsa of cpu_isa.h; the caller has clamped it to the CPU).
 template <typename T>
-RowKernels<T> row_kernels(Isa isa, const WarpShape& s, const WarpParams<T>& params);
-
-// "baseline,avx2,avx512": the variants this CPU can run (for tests and `geomaug info`).
-const char* warp_cpu_isas();
+RowKernels<T> row_kernels(int isa, const WarpShape& s, const WarpParams<T>& params);
 
 }  // namespace geomaug

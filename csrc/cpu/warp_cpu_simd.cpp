@@ -29,23 +29,6 @@
 
 namespace geomaug {
 
-bool isa_supported(Isa isa) {
-#if GEOMAUG_X86_VARIANTS
-  if (isa == Isa::kAvx2) return __builtin_cpu_supports("avx2");
-  if (isa == Isa::kAvx512)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#endif
-  return isa == Isa::kBaseline;
-}
-
-Isa best_isa() {
-  static const Isa best = isa_supported(Isa::kAvx512) ? Isa::kAvx512
-                          : isa_supported(Isa::kAvx2) ? Isa::kAvx2
-                                                      : Isa::kBaseline;
-  return best;
-}
-
 namespace {
 
 // round_even() of warp_math.h without its `volatile` (this file is built without -ffast-math,
@@ -373,76 +356,154 @@ GEOMAUG_ALWAYS_INLINE void nearest_span_body(const T* plane, T* out, const WarpS
 }
 
 #if GEOMAUG_X86_VARIANTS
-// float coordinates (every type but float64): four columns at a time.
+// Nearest with float coordinates (every type but float64) from sources whose extent is below 2^31
+// elements (pick() checks).  A row's interior span runs in chunks of kNearestChunk columns: first
+// the chunk's source offsets, 4 / 8 / 16 columns at a time, into a small buffer, then the copies
+// from those offsets.  Coordinates: x advances by the vector width (exact in float below 2^24;
+// wider rows take the scalar loop), sx = m0 x + bx and sy = m3 x + by as warp_pixel computes them,
+// clamped above to W - 1 / H - 1
+// and rounded half to even by cvtps2dq (the default rounding mode).  No clamp below: an interior
+// point has sx >= -0.5, which rounds to 0.  Offsets y sh + x sw: one pmaddwd on (x, y) packed as
+// 16-bit pairs where every index and stride fits in 15 bits (`packed`), else 32-bit products.
+constexpr int kNearestChunk = 512;
+
+// Whether the offsets can come from pmaddwd: indices and strides below 2^15.
+inline bool nearest_packed(const WarpShape& s) {
+  return s.W <= 32768 && s.H <= 32768 && s.s_w >= 0 && s.s_w < 32768 && s.s_h >= 0 &&
+         s.s_h < 32768;
+}
+
+// The copies: n pixels from source offsets offs[0..n) (channel 0).  Planar rows (masks, NCHW)
+// channel by channel, bytes gathered eight at a time into one 8-byte store; interleaved rows
+// pixel by pixel.
 template <typename T>
-GEOMAUG_ALWAYS_INLINE void nearest_span_body_f32(const T* plane, T* out, const WarpShape& s,
-                                            const RowMap<float>& r, int64_t xb, int64_t xe) {
-  const int64_t C = s.C, sh = s.s_h, sw = s.s_w, sc = s.s_c, dw = s.d_w, dc = s.d_c;
-  const __m128 m0 = _mm_set1_ps(r.m0), bx = _mm_set1_ps(r.bx), m3 = _mm_set1_ps(r.m3),
-               by = _mm_set1_ps(r.by), iota = _mm_set_ps(3, 2, 1, 0), zero = _mm_setzero_ps();
-  const __m128 W1 = _mm_set1_ps(static_cast<float>(s.W - 1)), H1 = _mm_set1_ps(static_cast<float>(s.H - 1));
-  alignas(16) int32_t xs[4], ys[4];
-  for (int64_t ox4 = xb; ox4 < xe; ox4 += 4) {
-    const __m128 x = _mm_add_ps(_mm_set1_ps(static_cast<float>(ox4)), iota);
-    const __m128 sx = _mm_add_ps(_mm_mul_ps(m0, x), bx), sy = _mm_add_ps(_mm_mul_ps(m3, x), by);
-    // round half to even (the default rounding mode) after clamping into the image
-    _mm_store_si128(reinterpret_cast<__m128i*>(xs), _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(sx, zero), W1)));
-    _mm_store_si128(reinterpret_cast<__m128i*>(ys), _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(sy, zero), H1)));
-    const int n = xe - ox4 < 4 ? static_cast<int>(xe - ox4) : 4;
-    for (int j = 0; j < n; ++j) {
-      const T* q = plane + static_cast<int64_t>(ys[j]) * sh + static_cast<int64_t>(xs[j]) * sw;
-      T* o = out + (ox4 + j) * dw;
-      if (C == 1) {
-        o[0] = q[0];
-      } else {
-        for (int64_t c = 0; c < C; ++c) o[c * dc] = q[c * sc];
+GEOMAUG_ALWAYS_INLINE void nearest_copy(const T* plane, T* out, const int32_t* offs, int n,
+                                        const WarpShape& s) {
+  const int64_t C = s.C, sc = s.s_c, dw = s.d_w, dc = s.d_c;
+  if (dw == 1) {
+    for (int64_t c = 0; c < C; ++c) {
+      const T* p = plane + c * sc;
+      T* o = out + c * dc;
+      const int32_t* q = offs;
+      int m = n;
+      if constexpr (sizeof(T) == 1) {
+        for (; m >= 8; m -= 8, q += 8, o += 8) {
+          uint64_t word = 0;
+          for (int k = 0; k < 8; ++k)
+            word |= static_cast<uint64_t>(static_cast<uint8_t>(p[q[k]])) << (8 * k);
+          std::memcpy(o, &word, 8);
+        }
       }
+      for (int j = 0; j < m; ++j) o[j] = p[q[j]];
     }
+  } else if (C == 1) {
+    for (int j = 0; j < n; ++j) out[j * dw] = plane[offs[j]];
+  } else {
+    for (int j = 0; j < n; ++j)
+      for (int64_t c = 0; c < C; ++c) out[j * dw + c * dc] = plane[offs[j] + c * sc];
   }
 }
-#endif
 
-#if GEOMAUG_X86_VARIANTS
-// Nearest with 256-bit vectors: eight columns' clamped, rounded coordinates and 32-bit offsets at
-// a time (sources whose extent is below 2^31 elements; pick() checks).
-#define GEOMAUG_NEAREST_256(NAME, TARGET)                                                               \
-  template <typename T>                                                                            \
-  TARGET void NAME(const T* plane, T* out, const WarpShape& s, const RowMap<float>& r, int64_t xb, \
-                   int64_t xe) {                                                                   \
-    const int64_t C = s.C, sc = s.s_c, dw = s.d_w, dc = s.d_c;                                     \
-    const __m256 m0 = _mm256_set1_ps(r.m0), bx = _mm256_set1_ps(r.bx), m3 = _mm256_set1_ps(r.m3), \
-                 by = _mm256_set1_ps(r.by), iota = _mm256_set_ps(7, 6, 5, 4, 3, 2, 1, 0),          \
-                 zero = _mm256_setzero_ps();                                                       \
-    const __m256 W1 = _mm256_set1_ps(static_cast<float>(s.W - 1));                                 \
-    const __m256 H1 = _mm256_set1_ps(static_cast<float>(s.H - 1));                                 \
-    const __m256i shv = _mm256_set1_epi32(static_cast<int32_t>(s.s_h));                            \
-    const __m256i swv = _mm256_set1_epi32(static_cast<int32_t>(s.s_w));                            \
-    alignas(32) int32_t offs[8];                                                                   \
-    for (int64_t ox8 = xb; ox8 < xe; ox8 += 8) {                                                   \
-      const __m256 x = _mm256_add_ps(_mm256_set1_ps(static_cast<float>(ox8)), iota);               \
-      const __m256 sx = _mm256_add_ps(_mm256_mul_ps(m0, x), bx);                                   \
-      const __m256 sy = _mm256_add_ps(_mm256_mul_ps(m3, x), by);                                   \
-      const __m256i xi = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(sx, zero), W1));          \
-      const __m256i yi = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(sy, zero), H1));          \
-      _mm256_store_si256(reinterpret_cast<__m256i*>(offs),                                         \
-                         _mm256_add_epi32(_mm256_mullo_epi32(yi, shv), _mm256_mullo_epi32(xi, swv))); \
-      const int n = xe - ox8 < 8 ? static_cast<int>(xe - ox8) : 8;                                 \
-      T* o = out + ox8 * dw;                                                                       \
-      if (sizeof(T) == 1 && C == 1 && dw == 1 && n == 8) { /* masks: one 8-byte store */          \
-        uint64_t word = 0;                                                                         \
-        for (int j = 0; j < 8; ++j)                                                                \
-          word |= static_cast<uint64_t>(static_cast<uint8_t>(plane[offs[j]])) << (8 * j);          \
-        std::memcpy(o, &word, 8);                                                                  \
-      } else if (C == 1) {                                                                         \
-        for (int j = 0; j < n; ++j) o[j * dw] = plane[offs[j]];                                    \
-      } else {                                                                                     \
-        for (int j = 0; j < n; ++j)                                                                \
-          for (int64_t c = 0; c < C; ++c) o[j * dw + c * dc] = plane[offs[j] + c * sc];            \
-      }                                                                                            \
-    }                                                                                              \
+// A row's constants for the offsets of one vector width (plain structs: vector types as template
+// arguments lose their alignment attributes).
+#define GEOMAUG_NEAREST_ROW_STRUCT(NAME, VF, VI)                                                 \
+  struct NAME {                                                                                \
+    VF m0, bx, m3, by, W1, H1;                                                                 \
+    VI shw, shv, swv; /* (s_h << 16 | s_w) for pmaddwd; s_h and s_w for 32-bit products */     \
+    int32_t sh, sw;                                                                            \
+    bool packed;                                                                               \
+  };
+GEOMAUG_NEAREST_ROW_STRUCT(NearestRow128, __m128, __m128i)
+GEOMAUG_NEAREST_ROW_STRUCT(NearestRow256, __m256, __m256i)
+GEOMAUG_NEAREST_ROW_STRUCT(NearestRow512, __m512, __m512i)
+#undef GEOMAUG_NEAREST_ROW_STRUCT
+
+#define GEOMAUG_NEAREST_ROW(ROW, SET1F, SET1I)                                                  \
+  ROW c{SET1F(r.m0), SET1F(r.bx), SET1F(r.m3), SET1F(r.by),                    \
+                       SET1F(static_cast<float>(s.W - 1)), SET1F(static_cast<float>(s.H - 1)),  \
+                       SET1I(static_cast<int32_t>((s.s_h << 16) | (s.s_w & 0xffff))),           \
+                       SET1I(static_cast<int32_t>(s.s_h)), SET1I(static_cast<int32_t>(s.s_w)),  \
+                       static_cast<int32_t>(s.s_h), static_cast<int32_t>(s.s_w), nearest_packed(s)}
+
+// Offsets of the columns in the vector x, stored at o.
+GEOMAUG_ALWAYS_INLINE void nearest_offsets(const NearestRow128& c, __m128 x,
+                                           int32_t* o) {
+  const __m128 sx = _mm_add_ps(_mm_mul_ps(c.m0, x), c.bx);
+  const __m128 sy = _mm_add_ps(_mm_mul_ps(c.m3, x), c.by);
+  const __m128i xi = _mm_cvtps_epi32(_mm_min_ps(sx, c.W1));
+  const __m128i yi = _mm_cvtps_epi32(_mm_min_ps(sy, c.H1));
+  if (c.packed) {
+    _mm_store_si128(reinterpret_cast<__m128i*>(o),
+                    _mm_madd_epi16(_mm_or_si128(xi, _mm_slli_epi32(yi, 16)), c.shw));
+    return;
   }
-GEOMAUG_NEAREST_256(avx2_nearest_wide, GEOMAUG_TARGET_AVX2)
-GEOMAUG_NEAREST_256(avx512_nearest_wide, GEOMAUG_TARGET_AVX512)
+  alignas(16) int32_t xs[4], ys[4];  // SSE2 has no 32-bit vector product
+  _mm_store_si128(reinterpret_cast<__m128i*>(xs), xi);
+  _mm_store_si128(reinterpret_cast<__m128i*>(ys), yi);
+  for (int j = 0; j < 4; ++j) o[j] = ys[j] * c.sh + xs[j] * c.sw;
+}
+
+GEOMAUG_TARGET_AVX2 GEOMAUG_ALWAYS_INLINE void nearest_offsets(
+    const NearestRow256& c, __m256 x, int32_t* o) {
+  const __m256 sx = _mm256_add_ps(_mm256_mul_ps(c.m0, x), c.bx);
+  const __m256 sy = _mm256_add_ps(_mm256_mul_ps(c.m3, x), c.by);
+  const __m256i xi = _mm256_cvtps_epi32(_mm256_min_ps(sx, c.W1));
+  const __m256i yi = _mm256_cvtps_epi32(_mm256_min_ps(sy, c.H1));
+  const __m256i off =
+      c.packed ? _mm256_madd_epi16(_mm256_or_si256(xi, _mm256_slli_epi32(yi, 16)), c.shw)
+               : _mm256_add_epi32(_mm256_mullo_epi32(yi, c.shv), _mm256_mullo_epi32(xi, c.swv));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(o), off);
+}
+
+GEOMAUG_TARGET_AVX512 GEOMAUG_ALWAYS_INLINE void nearest_offsets(
+    const NearestRow512& c, __m512 x, int32_t* o) {
+  const __m512 sx = _mm512_add_ps(_mm512_mul_ps(c.m0, x), c.bx);
+  const __m512 sy = _mm512_add_ps(_mm512_mul_ps(c.m3, x), c.by);
+  const __m512i xi = _mm512_cvtps_epi32(_mm512_min_ps(sx, c.W1));
+  const __m512i yi = _mm512_cvtps_epi32(_mm512_min_ps(sy, c.H1));
+  const __m512i off =
+      c.packed ? _mm512_madd_epi16(_mm512_or_si512(xi, _mm512_slli_epi32(yi, 16)), c.shw)
+               : _mm512_add_epi32(_mm512_mullo_epi32(yi, c.shv), _mm512_mullo_epi32(xi, c.swv));
+  _mm512_store_si512(o, off);
+}
+
+// The span loop of one vector width (c: its NearestRow; iota: the lanes 0, 1, ...).
+#define GEOMAUG_NEAREST_CHUNKS(LANES, VF, SET1F, ADDF)                                          \
+  if (xe > (int64_t(1) << 24)) return nearest_span_body<T>(plane, out, s, r, xb, xe);          \
+  alignas(64) int32_t offs[kNearestChunk];                                                     \
+  const VF step = SET1F(static_cast<float>(LANES));                                            \
+  VF x = ADDF(SET1F(static_cast<float>(xb)), iota);                                            \
+  for (int64_t x0 = xb; x0 < xe; x0 += kNearestChunk) {                                        \
+    const int n = xe - x0 < kNearestChunk ? static_cast<int>(xe - x0) : kNearestChunk;         \
+    for (int k = 0; k < n; k += LANES, x = ADDF(x, step)) nearest_offsets(c, x, offs + k);     \
+    nearest_copy<T>(plane, out + x0 * s.d_w, offs, n, s);                                      \
+  }
+
+template <typename T>
+void baseline_nearest_wide(const T* plane, T* out, const WarpShape& s, const RowMap<float>& r,
+                           int64_t xb, int64_t xe) {
+  GEOMAUG_NEAREST_ROW(NearestRow128, _mm_set1_ps, _mm_set1_epi32);
+  const __m128 iota = _mm_setr_ps(0, 1, 2, 3);
+  GEOMAUG_NEAREST_CHUNKS(4, __m128, _mm_set1_ps, _mm_add_ps)
+}
+
+template <typename T>
+GEOMAUG_TARGET_AVX2 void avx2_nearest_wide(const T* plane, T* out, const WarpShape& s,
+                                           const RowMap<float>& r, int64_t xb, int64_t xe) {
+  GEOMAUG_NEAREST_ROW(NearestRow256, _mm256_set1_ps, _mm256_set1_epi32);
+  const __m256 iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+  GEOMAUG_NEAREST_CHUNKS(8, __m256, _mm256_set1_ps, _mm256_add_ps)
+}
+
+template <typename T>
+GEOMAUG_TARGET_AVX512 void avx512_nearest_wide(const T* plane, T* out, const WarpShape& s,
+                                               const RowMap<float>& r, int64_t xb, int64_t xe) {
+  GEOMAUG_NEAREST_ROW(NearestRow512, _mm512_set1_ps, _mm512_set1_epi32);
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  GEOMAUG_NEAREST_CHUNKS(16, __m512, _mm512_set1_ps, _mm512_add_ps)
+}
+#undef GEOMAUG_NEAREST_ROW
+#undef GEOMAUG_NEAREST_CHUNKS
 #endif
 
 // One function per loop and instruction set (attributes cannot depend on template arguments).
@@ -457,23 +518,13 @@ GEOMAUG_NEAREST_256(avx512_nearest_wide, GEOMAUG_TARGET_AVX512)
   TARGET void PREFIX##_nearest(const T* p, T* o, const WarpShape& s,                            \
                                const RowMap<typename SampleType<T>::type>& r, int64_t xb,       \
                                int64_t xe) {                                                    \
-    GEOMAUG_NEAREST_BODY(p, o, s, r, xb, xe);                                                        \
+    nearest_span_body<T>(p, o, s, r, xb, xe);                                                   \
   }                                                                                             \
   template <int C>                                                                              \
   TARGET void PREFIX##_u8_interleaved(const uint8_t* p, uint8_t* o, const WarpShape& s,         \
                                       const RowMap<float>& r, int64_t xb, int64_t xe) {         \
     u8_interleaved_span_body<C>(p, o, s, r, xb, xe);                                            \
   }
-
-#if GEOMAUG_X86_VARIANTS
-#define GEOMAUG_NEAREST_BODY(p, o, s, r, xb, xe)                                         \
-  if constexpr (std::is_same_v<typename SampleType<T>::type, float>)                \
-    nearest_span_body_f32<T>(p, o, s, r, xb, xe);                                   \
-  else                                                                              \
-    nearest_span_body<T>(p, o, s, r, xb, xe)
-#else
-#define GEOMAUG_NEAREST_BODY(p, o, s, r, xb, xe) nearest_span_body<T>(p, o, s, r, xb, xe)
-#endif
 
 #define GEOMAUG_NO_TARGET
 GEOMAUG_SPAN_FNS(baseline, GEOMAUG_NO_TARGET)
@@ -508,14 +559,16 @@ struct Fns {
 };
 
 template <typename T>
-Fns<T> fns_for(Isa isa) {
+Fns<T> fns_for(int isa) {
   Fns<T> f{&baseline_bilinear<T>, &baseline_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
   if constexpr (std::is_same_v<T, uint8_t>) {
     f.u8_c3 = &baseline_u8_interleaved<3>;
     f.u8_c4 = &baseline_u8_interleaved<4>;
   }
 #if GEOMAUG_X86_VARIANTS
-  if (isa == Isa::kAvx2) {
+  if constexpr (std::is_same_v<typename SampleType<T>::type, float>)
+    f.nearest_wide = &baseline_nearest_wide<T>;
+  if (isa == kIsaAvx2) {
     f = {&avx2_bilinear<T>, &avx2_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx2_nearest_wide<T>;
     if constexpr (std::is_same_v<T, uint8_t>) {
@@ -524,7 +577,7 @@ Fns<T> fns_for(Isa isa) {
       f.u8_c3_wide = &avx2_u8_wide<3>;
       f.u8_c4_wide = &avx2_u8_wide<4>;
     }
-  } else if (isa == Isa::kAvx512) {
+  } else if (isa == kIsaAvx512) {
     f = {&avx512_bilinear<T>, &avx512_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx512_nearest_wide<T>;
     if constexpr (std::is_same_v<T, uint8_t>) {
@@ -543,12 +596,12 @@ Fns<T> fns_for(Isa isa) {
 }  // namespace
 
 template <typename T>
-RowKernels<T> row_kernels(Isa isa, const WarpShape& s, const WarpParams<T>& params) {
+RowKernels<T> row_kernels(int isa, const WarpShape& s, const WarpParams<T>& params) {
   return pick<T>(s, params, fns_for<T>(isa));
 }
 
 #define GEOMAUG_INSTANTIATE(T) \
-  template RowKernels<T> row_kernels<T>(Isa, const WarpShape&, const WarpParams<T>&);
+  template RowKernels<T> row_kernels<T>(int, const WarpShape&, const WarpParams<T>&);
 GEOMAUG_WARP_TYPES(GEOMAUG_INSTANTIATE)
 #undef GEOMAUG_INSTANTIATE
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "geomaug/augment_math.h"
+#include "geomaug/cpu_isa.h"
 #include "geomaug/parallel.h"
 
 namespace geomaug {
@@ -23,9 +24,9 @@ struct ColorProgramArgs {
   const double* means;
 };
 
-// CPU instruction sets the CPU kernel is compiled for (GEOMAUG_CPU_ISA picks one per call).
-enum CpuIsa : int { kIsaBaseline = 0, kIsaAvx2 = 1, kIsaAvx512 = 2 };
-int augment_cpu_best_isa();  // the best this CPU runs
+// The CPU kernel is compiled for the variants of cpu_isa.h (CpuIsa); the binding picks one per
+// call by its rule, with kAugmentAutoIsa under "auto".
+int augment_cpu_best_isa();  // the best this CPU runs (= cpu_best_isa())
 
 // dst (B, C, OH, OW) contiguous = normalise(colour(warp(src by matrices))).  `isa` is clamped to
 // augment_cpu_best_isa().

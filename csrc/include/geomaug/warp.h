@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "geomaug/cpu_isa.h"
 #include "geomaug/parallel.h"
 #include "geomaug/warp_math.h"
 
@@ -14,13 +15,11 @@ namespace geomaug {
 
 // dst[b] = src[b] sampled at matrices[b]^-1 (forward 3x3, row-major, double), with the border
 // rule of warp_math.h.  params.fill: C values of type T.  Bilinear only for uint8/float/double.
+// isa: the row loops' variant (CpuIsa, cpu_isa.h), clamped to cpu_best_isa(); every variant
+// computes the same values.
 template <typename T>
 void warp_cpu(const T* src, T* dst, const WarpShape& shape, const double* matrices,
-              const WarpParams<T>& params, const ParallelFor& parallel_for);
-
-// The CPU warp's instruction-set variants this machine runs, e.g. "baseline,avx2,avx512"; the
-// environment variable GEOMAUG_CPU_ISA=baseline|avx2|avx512 (read per call) forces one of them.
-const char* warp_cpu_isas();
+              const WarpParams<T>& params, int isa, const ParallelFor& parallel_for);
 
 #ifdef GEOMAUG_WITH_CUDA
 // Same arguments, device pointers; `stream` is a cudaStream_t; returns a CUDA error code (0 =
