@@ -84,17 +84,13 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
     fills = _fill(fill, C, src.dtype, src.device)
     differentiable = torch.is_grad_enabled() and (
         src.requires_grad or (isinstance(matrix, torch.Tensor) and matrix.requires_grad))
-    if _ops.use_kernel("warp", src.device, needs_grad=differentiable):
-        if (B == 1 and isinstance(matrix, np.ndarray) and matrix.shape == (3, 3)
-                and matrix.dtype.kind in "fiu" and src.device.type == "cpu"):
-            # The DataLoader case: one numpy matrix, one image; skip the general conversion.
-            mats = torch.from_numpy(np.array(matrix, dtype=np.float64).reshape(1, 3, 3))
-        else:
-            mats = as_matrices(matrix, B, src.device)
-        out = _ops.warp(src, mats, out_h, out_w, interpolation, fills, border)
+    if (B == 1 and isinstance(matrix, np.ndarray) and matrix.shape == (3, 3)
+            and matrix.dtype.kind in "fiu" and src.device.type == "cpu"):
+        # The DataLoader case: one numpy matrix, one image; skip the general conversion.
+        mats = torch.from_numpy(np.array(matrix, dtype=np.float64).reshape(1, 3, 3))
     else:
         mats = as_matrices(matrix, B, src.device, keep_grad=differentiable)
-        out = warp_reference(src, mats, (out_h, out_w), interpolation, fills, border)
+    out = _run(src, mats, (out_h, out_w), interpolation, fills, border, differentiable)
     if as_numpy:
         return restore(out)
     return out[0] if unbatched else out
@@ -102,7 +98,7 @@ def warp(image, matrix, size: Sequence[int], *, interpolation: str = "bilinear",
 
 def warp_mask(mask: torch.Tensor, matrix, size: Sequence[int], *, border: str = "constant",
               ignore_index: int = 255) -> torch.Tensor:
-    """Warp label masks ``(B, 1, H, W)`` (or ``(B, H, W)``) of any integer or bool dtype: nearest,
+    """Warp label masks ``(B, 1, H, W)`` or ``(B, H, W)`` of any integer or bool dtype: nearest,
     ``ignore_index`` where ``border="constant"`` reads outside, dtype kept (the mask pass of the
     transforms and of :func:`geomaug.fused.augment`).
 
@@ -121,9 +117,22 @@ def warp_mask(mask: torch.Tensor, matrix, size: Sequence[int], *, border: str = 
         fail(f"ignore_index={ignore_index} does not fit the mask dtype {dtype} (range "
              f"{info[0]}..{info[1]}); give an ignore_index in that range")
     work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
-    out = warp(mask.to(work), matrix, size, interpolation="nearest", fill=ignore_index,
-               border=border)
-    return out.to(dtype)
+    src = mask.to(work)
+    if src.dim() != 4 or src.shape[1] != 1:
+        src = src[:, None]
+    mats = as_matrices(matrix, src.shape[0], src.device)
+    out = _run(src, mats, as_size(size), "nearest", _fill(ignore_index, 1, work, src.device),
+               border)
+    return out.to(dtype) if mask.dim() == 4 else out[:, 0].to(dtype)
+
+
+def _run(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], interpolation: str,
+         fill: torch.Tensor, border: str, needs_grad: bool = False) -> torch.Tensor:
+    """:func:`warp` on checked arguments: the kernel, or the PyTorch path where
+    :func:`geomaug._ops.use_kernel` says so."""
+    if _ops.use_kernel("warp", src.device, needs_grad=needs_grad):
+        return _ops.warp(src, matrices, size[0], size[1], interpolation, fill, border)
+    return warp_reference(src, matrices, size, interpolation, fill, border)
 
 
 def warp_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int],
