@@ -1,0 +1,218 @@
+// The AVX2 / AVX-512 row pipeline of the fused augment CPU kernel (csrc/cpu/augment_cpu.cpp),
+// written once over a vector type V of N floats.  augment_cpu.cpp includes this file once per
+// instruction set, inside a target pragma region and a namespace of its own where V is defined
+// (GCC does not inline target-specific helpers into generic templates, so the whole pipeline is
+// compiled per target, as Highway does).  No include guard on purpose.  The row functions
+// (resample_hwc3, finish_row, gray_row) are called once per row from the generic row drivers.
+//
+// Every function computes the float operations of augment_math.h in the same order (no fused
+// multiply-adds: the file that includes this one turns contraction off).
+
+using F = V::F;
+using I = V::I;
+using M = V::M;
+constexpr int N = V::N;
+constexpr unsigned kAllLanes = (1u << N) - 1u;
+
+// w0 q00 + w1 q01 + w2 q10 + w3 q11, summed left to right (sample_point's order).
+GEOMAUG_ALWAYS_INLINE F weighted_sum(const F* w, F q00, F q01, F q10, F q11) {
+  F acc = V::mul(w[0], q00);
+  acc = V::add(acc, V::mul(w[1], q01));
+  acc = V::add(acc, V::mul(w[2], q10));
+  return V::add(acc, V::mul(w[3], q11));
+}
+
+// BilinearWeights of (ax, ay).
+GEOMAUG_ALWAYS_INLINE void bilinear_weights(F ax, F ay, F* w) {
+  const F one = V::set1(1.f);
+  const F bx = V::sub(one, ax), by = V::sub(one, ay);
+  w[0] = V::mul(by, bx);
+  w[1] = V::mul(by, ax);
+  w[2] = V::mul(ay, bx);
+  w[3] = V::mul(ay, ax);
+}
+
+// Row oy of a uint8 image with 3 interleaved channels (Job::hwc3), bilinear, affine, N pixels at
+// a time into buf (3 planes of stride st).  Interior pixels (0 <= s < n - 1 on both axes): per
+// pixel one 8-byte load from each source row covers both taps' 3 channels -- the top row's from
+// the pixel (its last two bytes lie in the next row, which exists), the bottom row's ending at
+// its last tap byte (nothing past the image is read) -- regrouped into per-channel vectors.
+// Far-outside pixels with a constant border: the fill sum, vectorised.  The few others (the
+// border band, non-finite points): point_values, one by one.
+template <typename O>
+void resample_hwc3(const Job<uint8_t, O>& job, const uint8_t* plane, const InverseMap<float>& im,
+                   int64_t oy, float* buf, int64_t st) {
+  const AugmentShape& s = job.s;
+  const float fy = static_cast<float>(oy);
+  const float rx = im.m[1] * fy + im.m[2], ry = im.m[4] * fy + im.m[5];
+  const F m0 = V::set1(im.m[0]), m3 = V::set1(im.m[3]), vrx = V::set1(rx), vry = V::set1(ry);
+  const F zero = V::zero(), minus1 = V::set1(-1.f);
+  const F wl = V::set1(static_cast<float>(s.W - 1)), hl = V::set1(static_cast<float>(s.H - 1));
+  const F wf = V::set1(static_cast<float>(s.W)), hf = V::set1(static_cast<float>(s.H));
+  const bool far_fill = job.p.border == kConstant;
+  const int32_t sh = static_cast<int32_t>(s.s_h);
+  const int32_t ow = static_cast<int32_t>(s.OW);
+  float* out[3] = {buf, buf + st, buf + 2 * st};
+  int32_t ox = 0;
+  for (; ox + N <= ow; ox += N) {
+    const F x = V::columns(ox);
+    const F sx = V::add(V::mul(m0, x), vrx), sy = V::add(V::mul(m3, x), vry);
+    const M in = V::mand(V::mand(V::ge(sx, zero), V::ge(sy, zero)),
+                         V::mand(V::lt(sx, wl), V::lt(sy, hl)));
+    const unsigned inb = V::bits(in);
+    F v[3] = {zero, zero, zero};
+    if (inb) {
+      const I x0 = V::trunc(sx), y0 = V::trunc(sy);  // >= 0: floor
+      F w[4];
+      bilinear_weights(V::sub(sx, V::to_float(x0)), V::sub(sy, V::to_float(y0)), w);
+      I off = V::offsets(x0, y0, sh);
+      if (inb != kAllLanes) off = V::keep(in, off);  // the other lanes read pixel 0, unused
+      I q[4];  // bytes of the top row: R0 G0 B0 R1 | G1 B1 . . ; bottom: . . R0 G0 | B0 R1 G1 B1
+      V::rows8(plane, plane + sh - 2, off, q);
+      const I tlo = q[0], thi = q[1], blo = q[2], bhi = q[3];
+      v[0] = weighted_sum(w, V::byte<0>(tlo), V::byte<3>(tlo), V::byte<2>(blo), V::byte<1>(bhi));
+      v[1] = weighted_sum(w, V::byte<1>(tlo), V::byte<0>(thi), V::byte<3>(blo), V::byte<2>(bhi));
+      v[2] = weighted_sum(w, V::byte<2>(tlo), V::byte<1>(thi), V::byte<0>(bhi), V::byte<3>(bhi));
+    }
+    unsigned rest = kAllLanes & ~inb;
+    if (rest && far_fill) {  // point_values' far-fill case
+      const M far = V::mor(V::mor(V::lt(sx, minus1), V::lt(sy, minus1)),
+                           V::mor(V::ge(sx, wf), V::ge(sy, hf)));
+      const M finite = V::mand(V::eq(V::sub(sx, sx), zero), V::eq(V::sub(sy, sy), zero));
+      const M fill = V::mand(far, finite);
+      if (V::bits(fill)) {
+        F w[4];
+        bilinear_weights(V::sub(sx, V::floor(sx)), V::sub(sy, V::floor(sy)), w);
+        for (int c = 0; c < 3; ++c) {
+          const F f = V::set1(job.p.fill[c]);
+          v[c] = V::select(fill, weighted_sum(w, f, f, f, f), v[c]);
+        }
+        rest &= ~V::bits(fill);
+      }
+    }
+    for (int c = 0; c < 3; ++c) V::store(out[c] + ox, v[c]);
+    if (rest) {
+      alignas(64) float xs[N], ys[N];
+      V::store(xs, sx);
+      V::store(ys, sy);
+      for (; rest; rest &= rest - 1) {
+        const int j = __builtin_ctz(rest);
+        float p[3];
+        point_values<3>(job, plane, xs[j], ys[j], far_fill, p);
+        for (int c = 0; c < 3; ++c) out[c][ox + j] = p[c];
+      }
+    }
+  }
+  resample_span<3>(job, plane, im, oy, ox, s.OW, buf, st);
+}
+
+// Grey value of a block (pixel_gray; channels in memory order, bgr: red is channel 2).
+GEOMAUG_ALWAYS_INLINE F gray_block(const F* v, int C, bool bgr) {
+  if (C != 3) return v[0];
+  const F r = bgr ? v[2] : v[0], b = bgr ? v[0] : v[2];
+  return V::add(V::add(V::mul(r, V::set1(0.299f)), V::mul(v[1], V::set1(0.587f))),
+                V::mul(b, V::set1(0.114f)));
+}
+
+// Steps [0, n) of a sample's program on a block of N pixels (color_pixel's arithmetic).
+template <int NC>
+GEOMAUG_ALWAYS_INLINE void color_block(F* v, int C_rt, const ColorStep* steps, int n, bool bgr,
+                                       float bound) {
+  const int C = NC > 0 ? NC : C_rt;
+  const F vb = V::set1(bound);
+  for (int k = 0; k < n; ++k) {
+    const ColorStep sp = steps[k];
+    if (sp.op == kBrightness) {
+      const F a = V::set1(sp.a);
+      for (int c = 0; c < C; ++c) v[c] = V::clamp(V::mul(v[c], a), vb);
+    } else if (sp.op == kContrast) {
+      const F a = V::set1(sp.a), b = V::set1(sp.b);
+      for (int c = 0; c < C; ++c) v[c] = V::clamp(V::add(V::mul(v[c], a), b), vb);
+    } else if (C != 3) {
+      continue;  // saturation, hue, grayscale leave one channel as it is
+    } else if (sp.op == kSaturation) {
+      const F gr = V::mul(V::set1(sp.b), gray_block(v, 3, bgr)), a = V::set1(sp.a);
+      for (int c = 0; c < 3; ++c) v[c] = V::clamp(V::add(V::mul(v[c], a), gr), vb);
+    } else if (sp.op == kGrayscale) {
+      v[0] = v[1] = v[2] = gray_block(v, 3, bgr);
+    } else if (sp.op == kHue) {  // rare in pipelines: per pixel
+      alignas(64) float t[3][N];
+      for (int c = 0; c < 3; ++c) V::store(t[c], v[c]);
+      const int ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+      for (int j = 0; j < N; ++j) hue_pixel(t[ri][j], t[1][j], t[bi][j], sp.a, bound);
+      for (int c = 0; c < 3; ++c) v[c] = V::load(t[c]);
+    }
+  }
+}
+
+// Steps [0, n) and the output of one row: `in` (C planes of stride in_st) -> `out` (planes of
+// stride out_st; may be `in`: each block is read before it is written).
+template <int NC, typename T, typename O>
+void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, int64_t out_st,
+                const ColorStep* steps, int n) {
+  const AugmentParams& p = job.p;
+  const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
+  const bool bgr = job.ri == 2;
+  const int64_t n_px = job.s.OW;
+  const F bound = V::set1(p.bound);
+  int64_t i = 0;
+  for (; i + N <= n_px; i += N) {
+    F v[4];
+    for (int c = 0; c < C; ++c) v[c] = V::load(in + c * in_st + i);
+    color_block<NC>(v, C, steps, n, bgr, p.bound);
+    for (int c = 0; c < C; ++c) {
+      F x = v[c];
+      if (p.normalize)  // finish_value
+        x = V::mul(V::sub(V::div(x, bound), V::set1(p.mean[c])), V::set1(p.inv_std[c]));
+      O* o = out + c * out_st + i;
+      if constexpr (std::is_same_v<O, float>) {
+        V::store(o, x);
+      } else if constexpr (std::is_same_v<O, uint8_t>) {
+        V::store_u8(o, x);  // uint8 output is never normalised
+      } else {
+        alignas(64) float t[N];
+        V::store(t, x);
+        for (int j = 0; j < N; ++j) o[j] = OutStore<O>::from(t[j]);
+      }
+    }
+  }
+  for (; i < n_px; ++i) {
+    float v[4];
+    for (int c = 0; c < C; ++c) v[c] = in[c * in_st + i];
+    color_pixel(v, C, steps, n, job.ri, job.bi, p.bound);
+    for (int c = 0; c < C; ++c) out[c * out_st + i] = OutStore<O>::from(finish_value(v[c], p, c));
+  }
+}
+
+// Steps [0, n) on a row buffer (C planes of stride st), the grey values added to lanes (pixel i
+// to lane i % 8, in order, as every variant does); stash (or null): the values are also written
+// there (planes of stride stash_st).
+template <int NC, typename T, typename O>
+void gray_row(const Job<T, O>& job, float* buf, int64_t st, float* stash, int64_t stash_st,
+              const ColorStep* steps, int n, double* lanes) {
+  const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
+  const bool bgr = job.ri == 2;
+  const int64_t n_px = job.s.OW;
+  V::Acc acc = V::acc_load(lanes);
+  int64_t i = 0;
+  for (; i + N <= n_px; i += N) {
+    F v[4];
+    for (int c = 0; c < C; ++c) v[c] = V::load(buf + c * st + i);
+    color_block<NC>(v, C, steps, n, bgr, job.p.bound);
+    if (stash != nullptr)
+      for (int c = 0; c < C; ++c) V::store(stash + c * stash_st + i, v[c]);
+    V::acc_add(acc, gray_block(v, C, bgr));
+  }
+  V::acc_store(lanes, acc);
+  // The tail: steps into the stash (or the buffer), then the grey sums from there.
+  float* row = stash != nullptr ? stash : buf;
+  const int64_t rs = stash != nullptr ? stash_st : st;
+  for (int64_t j = i; j < n_px; ++j) {
+    float v[4];
+    for (int c = 0; c < C; ++c) v[c] = buf[c * st + j];
+    color_pixel(v, C, steps, n, job.ri, job.bi, job.p.bound);
+    for (int c = 0; c < C; ++c) row[c * rs + j] = v[c];
+  }
+  const int r = C == 3 ? job.ri : 0, g = C == 3 ? 1 : 0, b = C == 3 ? job.bi : 0;
+  gray_sum_tail(row + r * rs, row + g * rs, row + b * rs, C, i, n_px, lanes);
+}
