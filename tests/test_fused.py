@@ -162,25 +162,30 @@ def run_isas(img, mats, size, **kw):
 
 
 @needs_ext
-@pytest.mark.parametrize("kind", ["hwc_view", "hwc_crop", "channels_last", "contiguous"])
+@pytest.mark.parametrize("kind", ["hwc_view", "hwc_crop", "channels_last", "contiguous",
+                                  "strided"])
 @pytest.mark.parametrize("border", BORDERS)
 def test_cpu_variants_are_bit_identical(rng, kind, border):
     """Every variant runs the same float operations in the same order (the SIMD resample of
-    interleaved uint8 RGB, its edge and far-fill lanes, the colour blocks, the grey sums): equal
-    outputs, not merely close ones, and each within tolerance of the PyTorch path.  Widths
-    cover no full block, one partial block and tails after 8 and 16 lanes; W = 3 is the
-    narrowest image the 8-byte row loads take."""
-    for B, H, W, oh, ow in ((2, 40, 50, 37, 61), (1, 23, 3, 9, 7), (2, 5, 9, 20, 33),
-                            (1, 64, 64, 1, 16), (2, 31, 29, 17, 25)):
-        img = layout(random_image(rng, B, 3, H, W, torch.uint8), kind)
+    interleaved uint8 RGB and of planar rows, their edge and far-fill lanes, the colour blocks,
+    the grey sums): equal outputs, not merely close ones, and each within tolerance of the
+    PyTorch path.  Widths cover no full block, one partial block and tails after 8 and 16
+    lanes; W = 3 is the narrowest image the 8-byte row loads take, W = 2 / H = 2 the narrowest
+    with interior pixels."""
+    for C, B, H, W, oh, ow in ((3, 2, 40, 50, 37, 61), (3, 1, 23, 3, 9, 7), (3, 2, 5, 9, 20, 33),
+                               (3, 1, 64, 64, 1, 16), (3, 2, 31, 29, 17, 25),
+                               (1, 2, 30, 41, 29, 35), (1, 1, 2, 2, 5, 18),
+                               (4, 2, 19, 26, 23, 40), (3, 1, 2, 7, 17, 17)):
+        img = layout(random_image(rng, B, C, H, W, torch.uint8), kind)
         mats = zoom_out_matrices(rng, B, H, W, oh, ow)
         mats[0] = random_affine(rng, 1, H, W, (oh, ow), scale=(1.0, 1.75))[0]  # mostly interior
-        ops, factors, means = random_program(rng, B, int(rng.integers(1, 6)), 3)
-        fill = rng.uniform(0, 255, 3).tolist()
+        ops, factors, means = random_program(rng, B, int(rng.integers(1, 6)), C)
+        fill = rng.uniform(0, 255, C).tolist()
         order = "BGR" if rng.random() < 0.5 else "RGB"
         base = dict(border=border, fill=fill, color_ops=ops, color_factors=factors,
                     contrast_means=means * 255, channel_order=order)
-        for extra in (dict(mean=geomaug.color.IMAGENET_MEAN, std=geomaug.color.IMAGENET_STD),
+        norm = geomaug.color.IMAGENET_MEAN if C == 3 else 0.45
+        for extra in (dict(mean=norm, std=geomaug.color.IMAGENET_STD if C == 3 else 0.2),
                       dict(), dict(out_dtype=torch.float32),
                       dict(mean=0.5, std=0.25, out_dtype=torch.float16),
                       dict(mean=0.5, std=0.25, out_dtype=torch.bfloat16)):
@@ -210,6 +215,36 @@ def test_non_finite_source_points_take_the_fill(rng):
     for isa in ISAS:
         assert torch.equal(outs[isa], want), isa
     assert (want[0, :, 4:, 4:] == torch.tensor(fill).view(3, 1, 1)).all()
+
+
+@needs_ext
+def test_normalisation_divides_exactly(rng):
+    """finish_value's x / 255 (the SIMD variants divide without a division instruction):
+    brightness-scaled values over many factors, normalised with mean 0 and std 1, equal the
+    float32 quotient bit for bit; fills of -0 and +-inf (the raw op does not check them) keep
+    their sign and infinity."""
+    B = 64
+    img = layout(random_image(rng, B, 3, 9, 21, torch.uint8), "hwc_view")
+    f = torch.from_numpy(rng.uniform(0.0, 1.0, B))
+    eye = torch.eye(3, dtype=torch.float64).expand(B, 3, 3).contiguous()
+    want = ((img.float() * f.float().view(B, 1, 1, 1)).clamp(0, 255) / 255).contiguous()
+    outs = run_isas(img, eye, (9, 21), color_ops=[[1]], color_factors=f[:, None], mean=0.0,
+                    std=1.0)
+    for isa in ISAS:
+        assert torch.equal(outs[isa].view(torch.int32), want.view(torch.int32)), isa
+    # Source points at NaN (see the test above) take exactly the fill.
+    fill = [-0.0, math.inf, -math.inf]
+    inverse = torch.tensor([[1e38, -1e38, 0], [1e38, 1e38, 0], [0, 0, 1]], dtype=torch.float64)
+    M = torch.linalg.inv(inverse)[None].contiguous()
+    ops = torch.zeros(1, 0, dtype=torch.int64)
+    factors = torch.zeros(1, 0, dtype=torch.float64)
+    expect = torch.tensor(fill, dtype=torch.float32).view(3, 1, 1).expand(3, 5, 36)
+    for isa in ISAS:
+        with cpu_isa(isa):
+            out = torch.ops.geomaug.augment(img[:1], M, 9, 40, 0, 0, fill, ops, factors,
+                                            factors, 0, [0.0] * 3, [1.0] * 3, None)
+        got = out[0, :, 4:, 4:].contiguous()
+        assert torch.equal(got.view(torch.int32), expect.contiguous().view(torch.int32)), isa
 
 
 @needs_ext

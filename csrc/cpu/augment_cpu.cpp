@@ -20,8 +20,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GEOMAUG_HAVE_X86_VARIANTS 1
 #include <immintrin.h>
-#define GEOMAUG_AVX2_TARGET "avx2"
-#define GEOMAUG_AVX512_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512dq"
+#define GEOMAUG_AVX2_TARGET "avx2,fma"
+#define GEOMAUG_AVX512_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -56,8 +56,12 @@ struct Job {
   const int* first;               // B: index of the measured contrast step, or S
   int ri, bi;                     // red / blue channel
   int64_t stride;                 // row buffer stride (floats)
-  bool hwc3;  // uint8, 3 interleaved channels, 32-bit offsets, room for 8-byte row loads
+  int layout;  // SimdLayout: the SIMD resample this source takes (kOther: none)
 };
+
+// uint8 sources the SIMD variants resample N pixels at a time (32-bit offsets): 3 interleaved
+// channels (numpy HWC, channels-last) or rows of single bytes per channel (CHW, (H, W) arrays).
+enum SimdLayout : int { kOther = 0, kInterleaved3 = 1, kPlanar = 2 };
 
 // ---- scalar per-pixel resampling (baseline rows; edge pixels and tails of the SIMD rows) ---------
 
@@ -225,10 +229,10 @@ GEOMAUG_ALWAYS_INLINE void gray_sum_tail(const float* r, const float* g, const f
 // ---- AVX2 and AVX-512 rows: augment_cpu_simd.h over 8 / 16 floats -----------------------------
 #ifdef GEOMAUG_HAVE_X86_VARIANTS
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,fma")
 #endif
 namespace avx2 {
 // The 8 bytes at plane + a and at plane + b.
@@ -252,6 +256,17 @@ struct V {
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  // x / y correctly rounded, without a division, given r = RN(1 / y): Markstein's correction
+  // q + r (x - q y) with the residual exact in a fused multiply-add.  Checked against division
+  // for every float x with y = 255: equal but for x = -0 and +-inf, where q = x r is already
+  // exact (and kept).  Only for y = 255 (finish_row).
+  static F div255(F x, F y, F r) {
+    const F q = _mm256_mul_ps(x, r);
+    const F e = _mm256_fnmadd_ps(q, y, x);
+    const F special = _mm256_or_ps(_mm256_cmp_ps(e, e, _CMP_UNORD_Q),
+                                   _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+    return _mm256_blendv_ps(_mm256_fmadd_ps(e, r, q), q, special);
+  }
   // clamp_bound: maxps / minps return their second operand when either is NaN, so NaN passes
   // and -0 stays -0, as in the scalar form.
   static F clamp(F v, F bound) { return _mm256_min_ps(bound, _mm256_max_ps(_mm256_setzero_ps(), v)); }
@@ -270,25 +285,51 @@ struct V {
   static unsigned bits(M m) { return static_cast<unsigned>(_mm256_movemask_ps(m)); }
   static F select(M m, F a, F b) { return _mm256_blendv_ps(b, a, m); }  // m ? a : b
   static I keep(M m, I v) { return _mm256_and_si256(v, _mm256_castps_si256(m)); }
-  // y0 * sh + 3 * x0 in 32 bits (Job::hwc3 checks the range).
+  // y0 * sh + SW * x0 (SW = 1 or 3) in 32 bits (Job::layout checks the range).
+  template <int SW>
   static I offsets(I x0, I y0, int32_t sh) {
-    return _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(sh)),
-                            _mm256_add_epi32(x0, _mm256_add_epi32(x0, x0)));
+    const I x = SW == 3 ? _mm256_add_epi32(x0, _mm256_add_epi32(x0, x0)) : x0;
+    return _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(sh)), x);
+  }
+  // Bytes [x0, x0 + 1] of row y0 and of row y0 + 1 of a plane of single-byte pixels, as one
+  // 32-bit lane per pixel (off = y0 * sh + x0): 16-bit scalar loads (vpgatherdd measured slower
+  // here), nothing past the taps read.
+  static I planar_taps(const uint8_t* base, I off, int32_t sh) {
+    alignas(32) int32_t e[8];
+    alignas(32) uint32_t w[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(e), off);
+    for (int j = 0; j < 8; ++j) {
+      uint16_t t, b;
+      std::memcpy(&t, base + e[j], 2);
+      std::memcpy(&b, base + e[j] + sh, 2);
+      w[j] = t | static_cast<uint32_t>(b) << 16;
+    }
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
   }
   // The 8 bytes at top + off and at bottom + off of each lane, in lane order: bytes 0-3 (lo)
-  // and 4-7 (hi) of each.  Scalar loads: vpgatherqq measured slower on this project's Xeons.
+  // and 4-7 (hi) of each.  Scalar loads (vpgatherqq measured slower on this project's Xeons)
+  // as broadcasts blended into place, which keeps them off the shuffle port: pixels 0, 1, 4, 5
+  // go to a, 2, 3, 6, 7 to b, so that shufps's even / odd dwords come out in pixel order.
   static void rows8(const uint8_t* top, const uint8_t* bottom, I off, I* q) {
     alignas(32) int32_t e[8];
     _mm256_store_si256(reinterpret_cast<__m256i*>(e), off);
     const uint8_t* rows[2] = {top, bottom};
     for (int r = 0; r < 2; ++r) {
       const uint8_t* p = rows[r];
-      const __m256 a = _mm256_castsi256_ps(_mm256_set_m128i(pair8(p, e[2], e[3]), pair8(p, e[0], e[1])));
-      const __m256 b = _mm256_castsi256_ps(_mm256_set_m128i(pair8(p, e[6], e[7]), pair8(p, e[4], e[5])));
-      // shufps picks the even (odd) dwords of both, half by half; the qword permutation restores
-      // the lane order.
-      q[2 * r] = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88)), 0xd8);
-      q[2 * r + 1] = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8);
+      auto at = [&](int j) {
+        int64_t v;
+        std::memcpy(&v, p + e[j], 8);
+        return v;
+      };
+      const __m256i a = _mm256_blend_epi32(
+          _mm256_blend_epi32(_mm256_set1_epi64x(at(0)), _mm256_set1_epi64x(at(1)), 0x0c),
+          _mm256_blend_epi32(_mm256_set1_epi64x(at(4)), _mm256_set1_epi64x(at(5)), 0xc0), 0xf0);
+      const __m256i b = _mm256_blend_epi32(
+          _mm256_blend_epi32(_mm256_set1_epi64x(at(2)), _mm256_set1_epi64x(at(3)), 0x0c),
+          _mm256_blend_epi32(_mm256_set1_epi64x(at(6)), _mm256_set1_epi64x(at(7)), 0xc0), 0xf0);
+      const __m256 fa = _mm256_castsi256_ps(a), fb = _mm256_castsi256_ps(b);
+      q[2 * r] = _mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0x88));
+      q[2 * r + 1] = _mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0xdd));
     }
   }
   template <int K>  // byte K of each 32-bit lane, as float
@@ -321,11 +362,11 @@ struct V {
 }  // namespace avx2
 #if defined(__clang__)
 #pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
 #else
 #pragma GCC pop_options
 #pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512dq")
+#pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")
 #endif
 namespace avx512 {
 inline __m128i pair8(const uint8_t* plane, int32_t a, int32_t b) {
@@ -348,6 +389,11 @@ struct V {
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F div255(F x, F y, F r) {  // as Avx2's; fpclass 0x1c: -0, +inf, -inf
+    const F q = _mm512_mul_ps(x, r);
+    const F e = _mm512_fnmadd_ps(q, y, x);
+    return _mm512_mask_blend_ps(_mm512_fpclass_ps_mask(x, 0x1c), _mm512_fmadd_ps(e, r, q), q);
+  }
   static F clamp(F v, F bound) { return _mm512_min_ps(bound, _mm512_max_ps(_mm512_setzero_ps(), v)); }
   static F floor(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
   static F columns(int32_t x) {
@@ -365,9 +411,19 @@ struct V {
   static unsigned bits(M m) { return m; }
   static F select(M m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
   static I keep(M m, I v) { return _mm512_maskz_mov_epi32(m, v); }
+  template <int SW>
   static I offsets(I x0, I y0, int32_t sh) {
-    return _mm512_add_epi32(_mm512_mullo_epi32(y0, _mm512_set1_epi32(sh)),
-                            _mm512_add_epi32(x0, _mm512_add_epi32(x0, x0)));
+    const I x = SW == 3 ? _mm512_add_epi32(x0, _mm512_add_epi32(x0, x0)) : x0;
+    return _mm512_add_epi32(_mm512_mullo_epi32(y0, _mm512_set1_epi32(sh)), x);
+  }
+  // As Avx2's, with two 16-lane vpgatherdd (faster than scalar loads here): 4 bytes from x0 in
+  // row y0 and 4 bytes ending at x0 + 1 in row y0 + 1, their outer 16-bit halves kept.  Reads 2
+  // bytes past the taps on each side, inside the image since row y0 + 1 exists and s_h >= 2
+  // (augment_cpu checks).
+  static I planar_taps(const uint8_t* base, I off, int32_t sh) {
+    const I t = _mm512_i32gather_epi32(off, base, 1);
+    const I b = _mm512_i32gather_epi32(_mm512_add_epi32(off, _mm512_set1_epi32(sh - 2)), base, 1);
+    return _mm512_mask_blend_epi16(0xaaaaaaaa, t, b);
   }
   static void rows8(const uint8_t* top, const uint8_t* bottom, I off, I* q) {
     alignas(64) int32_t e[16];
@@ -427,11 +483,18 @@ GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t
 #ifdef GEOMAUG_HAVE_X86_VARIANTS
   if constexpr (ISA != kIsaBaseline && NC == 3 && std::is_same_v<T, uint8_t>) {
     const InverseMap<float>& im = job.maps[b];
-    if (job.hwc3 && job.p.interp == kBilinear && im.ok && im.affine)
-    {
+    if (job.layout != kOther && job.p.interp == kBilinear && im.ok && im.affine) {
       const uint8_t* plane = job.src + b * job.s.s_b;
-      if constexpr (ISA == kIsaAvx2) return avx2::resample_hwc3(job, plane, im, oy, buf, st);
-      else return avx512::resample_hwc3(job, plane, im, oy, buf, st);
+      if (job.layout == kInterleaved3) {
+        if constexpr (ISA == kIsaAvx2)
+          return avx2::resample_fast<3, kInterleaved3>(job, plane, im, oy, buf, st);
+        else
+          return avx512::resample_fast<3, kInterleaved3>(job, plane, im, oy, buf, st);
+      }
+      if constexpr (ISA == kIsaAvx2)
+        return avx2::resample_fast<NC, kPlanar>(job, plane, im, oy, buf, st);
+      else
+        return avx512::resample_fast<NC, kPlanar>(job, plane, im, oy, buf, st);
     }
   }
 #endif
@@ -612,9 +675,10 @@ int augment_cpu_best_isa() {
 #ifdef GEOMAUG_HAVE_X86_VARIANTS
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("fma"))
     return kIsaAvx512;
-  if (__builtin_cpu_supports("avx2")) return kIsaAvx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kIsaAvx2;
 #endif
   return kIsaBaseline;
 }
@@ -641,14 +705,18 @@ void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matr
       }
     }
   }
-  // The 8-byte row loads of resample_hwc3 need 32-bit offsets, 3 columns and 8-byte rows (as the
-  // warp's interleaved path: the top load reads two bytes into the next row).
+  // 32-bit offsets for the SIMD resample; the 8-byte row loads of interleaved RGB need 3 columns
+  // and 8-byte rows (as the warp's interleaved path: the top load reads two bytes into the next
+  // row).
   const int64_t extent = (s.H - 1) * s.s_h + (s.W - 1) * s.s_w + (s.C - 1) * s.s_c + 8;
-  const bool hwc3 = std::is_same_v<T, uint8_t> && s.C == 3 && s.s_c == 1 && s.s_w == 3 &&
-                    s.W >= 3 && s.s_h >= 8 && extent < (int64_t(1) << 31) - 64;
+  int layout = kOther;
+  if (std::is_same_v<T, uint8_t> && extent < (int64_t(1) << 31) - 64 && s.s_h >= 0 && s.s_c >= 0) {
+    if (s.C == 3 && s.s_c == 1 && s.s_w == 3 && s.W >= 3 && s.s_h >= 8) layout = kInterleaved3;
+    else if (s.s_w == 1 && s.s_h >= 2) layout = kPlanar;
+  }
   Job<T, O> job{src, dst, s, params, maps.data(), steps.data(), first.data(),
                 params.order == kBGR ? 2 : 0, params.order == kBGR ? 0 : 2,
-                (s.OW + 15) / 16 * 16, hwc3};
+                (s.OW + 15) / 16 * 16, layout};
   if (s.C == 3) run_all<3>(job, steps, any_measured, isa, parallel_for);
   else if (s.C == 1) run_all<1>(job, steps, any_measured, isa, parallel_for);
   else run_all<0>(job, steps, any_measured, isa, parallel_for);

@@ -3,7 +3,7 @@
 // instruction set, inside a target pragma region and a namespace of its own where V is defined
 // (GCC does not inline target-specific helpers into generic templates, so the whole pipeline is
 // compiled per target, as Highway does).  No include guard on purpose.  The row functions
-// (resample_hwc3, finish_row, gray_row) are called once per row from the generic row drivers.
+// (resample_fast, finish_row, gray_row) are called once per row from the generic row drivers.
 //
 // Every function computes the float operations of augment_math.h in the same order (no fused
 // multiply-adds: the file that includes this one turns contraction off).
@@ -32,17 +32,20 @@ GEOMAUG_ALWAYS_INLINE void bilinear_weights(F ax, F ay, F* w) {
   w[3] = V::mul(ay, ax);
 }
 
-// Row oy of a uint8 image with 3 interleaved channels (Job::hwc3), bilinear, affine, N pixels at
-// a time into buf (3 planes of stride st).  Interior pixels (0 <= s < n - 1 on both axes): per
-// pixel one 8-byte load from each source row covers both taps' 3 channels -- the top row's from
-// the pixel (its last two bytes lie in the next row, which exists), the bottom row's ending at
-// its last tap byte (nothing past the image is read) -- regrouped into per-channel vectors.
+// Row oy of a uint8 image in a SimdLayout, bilinear, affine, N pixels at a time into buf (C
+// planes of stride st).  Interior pixels (0 <= s < n - 1 on both axes):
+//  - kInterleaved3: per pixel one 8-byte load from each source row covers both taps' 3
+//    channels -- the top row's from the pixel (its last two bytes lie in the next row, which
+//    exists), the bottom row's ending at its last tap byte (nothing past the image is read) --
+//    regrouped into per-channel vectors;
+//  - kPlanar: per channel, the two taps of row y0 and of row y0 + 1 as one 32-bit lane.
 // Far-outside pixels with a constant border: the fill sum, vectorised.  The few others (the
 // border band, non-finite points): point_values, one by one.
-template <typename O>
-void resample_hwc3(const Job<uint8_t, O>& job, const uint8_t* plane, const InverseMap<float>& im,
+template <int NC, int LAYOUT, typename O>
+void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const InverseMap<float>& im,
                    int64_t oy, float* buf, int64_t st) {
   const AugmentShape& s = job.s;
+  const int C = NC > 0 ? NC : static_cast<int>(s.C);
   const float fy = static_cast<float>(oy);
   const float rx = im.m[1] * fy + im.m[2], ry = im.m[4] * fy + im.m[5];
   const F m0 = V::set1(im.m[0]), m3 = V::set1(im.m[3]), vrx = V::set1(rx), vry = V::set1(ry);
@@ -50,9 +53,8 @@ void resample_hwc3(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
   const F wl = V::set1(static_cast<float>(s.W - 1)), hl = V::set1(static_cast<float>(s.H - 1));
   const F wf = V::set1(static_cast<float>(s.W)), hf = V::set1(static_cast<float>(s.H));
   const bool far_fill = job.p.border == kConstant;
-  const int32_t sh = static_cast<int32_t>(s.s_h);
+  const int32_t sh = static_cast<int32_t>(s.s_h), sc = static_cast<int32_t>(s.s_c);
   const int32_t ow = static_cast<int32_t>(s.OW);
-  float* out[3] = {buf, buf + st, buf + 2 * st};
   int32_t ox = 0;
   for (; ox + N <= ow; ox += N) {
     const F x = V::columns(ox);
@@ -60,19 +62,28 @@ void resample_hwc3(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
     const M in = V::mand(V::mand(V::ge(sx, zero), V::ge(sy, zero)),
                          V::mand(V::lt(sx, wl), V::lt(sy, hl)));
     const unsigned inb = V::bits(in);
-    F v[3] = {zero, zero, zero};
+    F v[4] = {zero, zero, zero, zero};
     if (inb) {
       const I x0 = V::trunc(sx), y0 = V::trunc(sy);  // >= 0: floor
       F w[4];
       bilinear_weights(V::sub(sx, V::to_float(x0)), V::sub(sy, V::to_float(y0)), w);
-      I off = V::offsets(x0, y0, sh);
+      I off = V::template offsets<LAYOUT == kInterleaved3 ? 3 : 1>(x0, y0, sh);
       if (inb != kAllLanes) off = V::keep(in, off);  // the other lanes read pixel 0, unused
-      I q[4];  // bytes of the top row: R0 G0 B0 R1 | G1 B1 . . ; bottom: . . R0 G0 | B0 R1 G1 B1
-      V::rows8(plane, plane + sh - 2, off, q);
-      const I tlo = q[0], thi = q[1], blo = q[2], bhi = q[3];
-      v[0] = weighted_sum(w, V::byte<0>(tlo), V::byte<3>(tlo), V::byte<2>(blo), V::byte<1>(bhi));
-      v[1] = weighted_sum(w, V::byte<1>(tlo), V::byte<0>(thi), V::byte<3>(blo), V::byte<2>(bhi));
-      v[2] = weighted_sum(w, V::byte<2>(tlo), V::byte<1>(thi), V::byte<0>(bhi), V::byte<3>(bhi));
+      if constexpr (LAYOUT == kInterleaved3) {
+        I q[4];  // top row bytes: R0 G0 B0 R1 | G1 B1 . . ; bottom: . . R0 G0 | B0 R1 G1 B1
+        V::rows8(plane, plane + sh - 2, off, q);
+        v[0] = weighted_sum(w, V::byte<0>(q[0]), V::byte<3>(q[0]), V::byte<2>(q[2]),
+                            V::byte<1>(q[3]));
+        v[1] = weighted_sum(w, V::byte<1>(q[0]), V::byte<0>(q[1]), V::byte<3>(q[2]),
+                            V::byte<2>(q[3]));
+        v[2] = weighted_sum(w, V::byte<2>(q[0]), V::byte<1>(q[1]), V::byte<0>(q[3]),
+                            V::byte<3>(q[3]));
+      } else {
+        for (int c = 0; c < C; ++c) {
+          const I q = V::planar_taps(plane + c * sc, off, sh);
+          v[c] = weighted_sum(w, V::byte<0>(q), V::byte<1>(q), V::byte<2>(q), V::byte<3>(q));
+        }
+      }
     }
     unsigned rest = kAllLanes & ~inb;
     if (rest && far_fill) {  // point_values' far-fill case
@@ -83,27 +94,27 @@ void resample_hwc3(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
       if (V::bits(fill)) {
         F w[4];
         bilinear_weights(V::sub(sx, V::floor(sx)), V::sub(sy, V::floor(sy)), w);
-        for (int c = 0; c < 3; ++c) {
+        for (int c = 0; c < C; ++c) {
           const F f = V::set1(job.p.fill[c]);
           v[c] = V::select(fill, weighted_sum(w, f, f, f, f), v[c]);
         }
         rest &= ~V::bits(fill);
       }
     }
-    for (int c = 0; c < 3; ++c) V::store(out[c] + ox, v[c]);
+    for (int c = 0; c < C; ++c) V::store(buf + c * st + ox, v[c]);
     if (rest) {
       alignas(64) float xs[N], ys[N];
       V::store(xs, sx);
       V::store(ys, sy);
       for (; rest; rest &= rest - 1) {
         const int j = __builtin_ctz(rest);
-        float p[3];
-        point_values<3>(job, plane, xs[j], ys[j], far_fill, p);
-        for (int c = 0; c < 3; ++c) out[c][ox + j] = p[c];
+        float p[4];
+        point_values<NC>(job, plane, xs[j], ys[j], far_fill, p);
+        for (int c = 0; c < C; ++c) buf[c * st + ox + j] = p[c];
       }
     }
   }
-  resample_span<3>(job, plane, im, oy, ox, s.OW, buf, st);
+  resample_span<NC>(job, plane, im, oy, ox, s.OW, buf, st);
 }
 
 // Grey value of a block (pixel_gray; channels in memory order, bgr: red is channel 2).
@@ -154,7 +165,9 @@ void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, in
   const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
   const bool bgr = job.ri == 2;
   const int64_t n_px = job.s.OW;
-  const F bound = V::set1(p.bound);
+  const F bound = V::set1(p.bound), inv_bound = V::set1(1.f / p.bound);
+  // finish_value's x / bound: exact without a division for the two bounds the binding passes.
+  const int divide = p.bound == 1.f ? 0 : (p.bound == 255.f ? 255 : 1);
   int64_t i = 0;
   for (; i + N <= n_px; i += N) {
     F v[4];
@@ -162,8 +175,11 @@ void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, in
     color_block<NC>(v, C, steps, n, bgr, p.bound);
     for (int c = 0; c < C; ++c) {
       F x = v[c];
-      if (p.normalize)  // finish_value
-        x = V::mul(V::sub(V::div(x, bound), V::set1(p.mean[c])), V::set1(p.inv_std[c]));
+      if (p.normalize) {  // finish_value
+        const F q = divide == 255 ? V::div255(x, bound, inv_bound)
+                                  : (divide == 0 ? x : V::div(x, bound));
+        x = V::mul(V::sub(q, V::set1(p.mean[c])), V::set1(p.inv_std[c]));
+      }
       O* o = out + c * out_st + i;
       if constexpr (std::is_same_v<O, float>) {
         V::store(o, x);
