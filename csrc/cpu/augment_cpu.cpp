@@ -228,6 +228,9 @@ GEOMAUG_ALWAYS_INLINE void gray_sum_tail(const float* r, const float* g, const f
 
 // ---- AVX2 and AVX-512 rows: augment_cpu_simd.h over 8 / 16 floats -----------------------------
 #ifdef GEOMAUG_HAVE_X86_VARIANTS
+// pshufb control of 32-bit lane i (of a 128-bit lane): its byte k into the low byte, zeros above.
+constexpr int shuffle_index(int i, int k) { return static_cast<int>(0xffffff00u | (4 * i + k)); }
+
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
@@ -332,10 +335,17 @@ struct V {
       q[2 * r + 1] = _mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0xdd));
     }
   }
-  template <int K>  // byte K of each 32-bit lane, as float
+  // Byte K of each 32-bit lane, as float: bytes 0 and 3 by a mask or a shift, 1 and 2 by a
+  // byte shuffle (one instruction instead of two; measured faster).
+  template <int K>
   static F byte(I v) {
-    const __m256i s = K ? _mm256_srli_epi32(v, 8 * K) : v;
-    return _mm256_cvtepi32_ps(K == 3 ? s : _mm256_and_si256(s, _mm256_set1_epi32(0xff)));
+    if constexpr (K == 0) return _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(0xff)));
+    if constexpr (K == 3) return _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 24));
+    const __m256i pick = _mm256_setr_epi32(shuffle_index(0, K), shuffle_index(1, K),
+                                           shuffle_index(2, K), shuffle_index(3, K),
+                                           shuffle_index(0, K), shuffle_index(1, K),
+                                           shuffle_index(2, K), shuffle_index(3, K));
+    return _mm256_cvtepi32_ps(_mm256_shuffle_epi8(v, pick));
   }
   // Grey sums in eight double lanes (pixel j of a block of 8 to lane j).
   struct Acc {
@@ -447,8 +457,11 @@ struct V {
   }
   template <int K>
   static F byte(I v) {
-    const __m512i s = K ? _mm512_srli_epi32(v, 8 * K) : v;
-    return _mm512_cvtepi32_ps(K == 3 ? s : _mm512_and_si512(s, _mm512_set1_epi32(0xff)));
+    if constexpr (K == 0) return _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32(0xff)));
+    if constexpr (K == 3) return _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 24));
+    const __m512i pick = _mm512_set4_epi32(shuffle_index(3, K), shuffle_index(2, K),
+                                           shuffle_index(1, K), shuffle_index(0, K));
+    return _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, pick));
   }
   struct Acc {
     __m512d a;

@@ -156,18 +156,34 @@ GEOMAUG_ALWAYS_INLINE void color_block(F* v, int C_rt, const ColorStep* steps, i
   }
 }
 
-// Steps [0, n) and the output of one row: `in` (C planes of stride in_st) -> `out` (planes of
-// stride out_st; may be `in`: each block is read before it is written).
-template <int NC, typename T, typename O>
-void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, int64_t out_st,
-                const ColorStep* steps, int n) {
-  const AugmentParams& p = job.p;
+// A sample's steps copied where the pixel loops' float stores cannot alias them (else the
+// compiler reloads them every block); programs longer than this are read in place.
+constexpr int kLocalSteps = 8;
+struct LocalSteps {
+  ColorStep step[kLocalSteps];
+  const ColorStep* use(const ColorStep* steps, int n) {
+    if (n > kLocalSteps) return steps;
+    for (int k = 0; k < n; ++k) step[k] = steps[k];
+    return step;
+  }
+};
+
+// finish_value per block: MODE 0 no normalisation, 1 (x - mean) * inv (bound 1), 255 with
+// x / 255 by div255, else with a division.
+template <int NC, int MODE, typename T, typename O>
+GEOMAUG_ALWAYS_INLINE int64_t finish_blocks(const Job<T, O>& job, const float* in, int64_t in_st,
+                                            O* out, int64_t out_st, const ColorStep* steps,
+                                            int n) {
+  const AugmentParams p = job.p;  // a copy: see LocalSteps
   const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
   const bool bgr = job.ri == 2;
   const int64_t n_px = job.s.OW;
   const F bound = V::set1(p.bound), inv_bound = V::set1(1.f / p.bound);
-  // finish_value's x / bound: exact without a division for the two bounds the binding passes.
-  const int divide = p.bound == 1.f ? 0 : (p.bound == 255.f ? 255 : 1);
+  F mean[4], inv[4];
+  for (int c = 0; c < C; ++c) {
+    mean[c] = V::set1(p.mean[c]);
+    inv[c] = V::set1(p.inv_std[c]);
+  }
   int64_t i = 0;
   for (; i + N <= n_px; i += N) {
     F v[4];
@@ -175,10 +191,9 @@ void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, in
     color_block<NC>(v, C, steps, n, bgr, p.bound);
     for (int c = 0; c < C; ++c) {
       F x = v[c];
-      if (p.normalize) {  // finish_value
-        const F q = divide == 255 ? V::div255(x, bound, inv_bound)
-                                  : (divide == 0 ? x : V::div(x, bound));
-        x = V::mul(V::sub(q, V::set1(p.mean[c])), V::set1(p.inv_std[c]));
+      if constexpr (MODE != 0) {
+        const F q = MODE == 255 ? V::div255(x, bound, inv_bound) : (MODE == 1 ? x : V::div(x, bound));
+        x = V::mul(V::sub(q, mean[c]), inv[c]);
       }
       O* o = out + c * out_st + i;
       if constexpr (std::is_same_v<O, float>) {
@@ -192,7 +207,24 @@ void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, in
       }
     }
   }
-  for (; i < n_px; ++i) {
+  return i;
+}
+
+// Steps [0, n) and the output of one row: `in` (C planes of stride in_st) -> `out` (planes of
+// stride out_st; may be `in`: each block is read before it is written).
+template <int NC, typename T, typename O>
+void finish_row(const Job<T, O>& job, const float* in, int64_t in_st, O* out, int64_t out_st,
+                const ColorStep* steps, int n) {
+  const AugmentParams& p = job.p;
+  LocalSteps local;
+  const ColorStep* st = local.use(steps, n);
+  int64_t i;
+  if (!p.normalize) i = finish_blocks<NC, 0>(job, in, in_st, out, out_st, st, n);
+  else if (p.bound == 1.f) i = finish_blocks<NC, 1>(job, in, in_st, out, out_st, st, n);
+  else if (p.bound == 255.f) i = finish_blocks<NC, 255>(job, in, in_st, out, out_st, st, n);
+  else i = finish_blocks<NC, 2>(job, in, in_st, out, out_st, st, n);
+  const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
+  for (; i < job.s.OW; ++i) {
     float v[4];
     for (int c = 0; c < C; ++c) v[c] = in[c * in_st + i];
     color_pixel(v, C, steps, n, job.ri, job.bi, p.bound);
@@ -209,12 +241,15 @@ void gray_row(const Job<T, O>& job, float* buf, int64_t st, float* stash, int64_
   const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
   const bool bgr = job.ri == 2;
   const int64_t n_px = job.s.OW;
+  const float bound = job.p.bound;
+  LocalSteps local;
+  const ColorStep* ls = local.use(steps, n);
   V::Acc acc = V::acc_load(lanes);
   int64_t i = 0;
   for (; i + N <= n_px; i += N) {
     F v[4];
     for (int c = 0; c < C; ++c) v[c] = V::load(buf + c * st + i);
-    color_block<NC>(v, C, steps, n, bgr, job.p.bound);
+    color_block<NC>(v, C, ls, n, bgr, bound);
     if (stash != nullptr)
       for (int c = 0; c < C; ++c) V::store(stash + c * stash_st + i, v[c]);
     V::acc_add(acc, gray_block(v, C, bgr));
