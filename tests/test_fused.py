@@ -200,6 +200,34 @@ def test_cpu_variants_are_bit_identical(rng, kind, border):
 
 
 @needs_ext
+@pytest.mark.parametrize("border", BORDERS)
+def test_border_rule_far_outside(rng, border):
+    """Points many image sizes outside (reflect's period arithmetic), on images of 1 or 2
+    pixels per side, and at either side of the 2^22 limit of the vectorised border rule: every
+    variant equal, and equal to the PyTorch path within tolerance."""
+    for trial in range(24):
+        H, W = (int(v) for v in rng.integers(1, 7, 2))
+        C = 3 if trial % 2 == 0 else int(rng.choice([1, 3]))
+        img = random_image(rng, 1, C, H, W, torch.uint8)
+        img = layout(img, "hwc_view") if trial % 2 == 0 else img
+        scale, angle = 10 ** rng.uniform(-3, 1), rng.uniform(0, 2 * math.pi)
+        shift = [rng.choice([-1, 1]) * 10 ** rng.uniform(0, 7.2) for _ in range(2)]
+        if trial % 4 == 0:
+            shift = [rng.choice([-1, 1]) * (2.0**22 + rng.uniform(-20, 20)) for _ in range(2)]
+        c, s = scale * math.cos(angle), scale * math.sin(angle)
+        inverse = torch.tensor([[c, -s, shift[0]], [s, c, shift[1]], [0, 0, 1]], dtype=torch.float64)
+        M = torch.linalg.inv(inverse)[None].contiguous()
+        size = (int(rng.integers(1, 30)), int(rng.integers(1, 60)))
+        kw = dict(border=border, fill=rng.uniform(0, 255, C).tolist(), out_dtype=torch.float32)
+        outs = run_isas(img, M, size, **kw)
+        with backend("torch"):
+            want = fused.augment(img, M, size, **kw)
+        for isa in ISAS:
+            assert torch.equal(outs[isa], outs["baseline"]), (isa, trial)
+        assert_close(outs["baseline"], want, 255.0)
+
+
+@needs_ext
 def test_non_finite_source_points_take_the_fill(rng):
     """A finite forward matrix whose float32 inverse, a = 1e38 times a rotation, sends source
     points past the float range: a x - a y is inf - inf = NaN once x, y >= 4.  Those pixels are

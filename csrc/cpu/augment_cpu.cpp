@@ -292,9 +292,28 @@ struct V {
   static M ge(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
   static M lt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M eq(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+  static M le(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
   static M mand(M a, M b) { return _mm256_and_ps(a, b); }
+  // 32-bit integer lanes (tap indices)
+  static I seti(int32_t v) { return _mm256_set1_epi32(v); }
+  static I add_i(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I sub_i(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I mul_i(I a, I b) { return _mm256_mullo_epi32(a, b); }
+  static I min_i(I a, I b) { return _mm256_min_epi32(a, b); }
+  static I max_i(I a, I b) { return _mm256_max_epi32(a, b); }
+  static M lt_i(I a, I b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
+  static I select_i(M m, I a, I b) {
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));
+  }
+  static I load_i(const int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void store_i(int32_t* p, I v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
   static M mor(M a, M b) { return _mm256_or_ps(a, b); }
   static unsigned bits(M m) { return static_cast<unsigned>(_mm256_movemask_ps(m)); }
+  static M from_bits(unsigned b) {
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i has = _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(b)), lane);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(has, lane));
+  }
   static F select(M m, F a, F b) { return _mm256_blendv_ps(b, a, m); }  // m ? a : b
   static I keep(M m, I v) { return _mm256_and_si256(v, _mm256_castps_si256(m)); }
   // y0 * sh + SW * x0 (SW = 1 or 3) in 32 bits (Job::layout checks the range).
@@ -427,9 +446,21 @@ struct V {
   static M ge(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
   static M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M eq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static M le(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
   static M mand(M a, M b) { return static_cast<M>(a & b); }
+  static I seti(int32_t v) { return _mm512_set1_epi32(v); }
+  static I add_i(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I sub_i(I a, I b) { return _mm512_sub_epi32(a, b); }
+  static I mul_i(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  static I min_i(I a, I b) { return _mm512_min_epi32(a, b); }
+  static I max_i(I a, I b) { return _mm512_max_epi32(a, b); }
+  static M lt_i(I a, I b) { return _mm512_cmplt_epi32_mask(a, b); }
+  static I select_i(M m, I a, I b) { return _mm512_mask_blend_epi32(m, b, a); }
+  static I load_i(const int32_t* p) { return _mm512_load_si512(p); }
+  static void store_i(int32_t* p, I v) { _mm512_store_si512(p, v); }
   static M mor(M a, M b) { return static_cast<M>(a | b); }
   static unsigned bits(M m) { return m; }
+  static M from_bits(unsigned b) { return static_cast<M>(b); }
   static F select(M m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
   static I keep(M m, I v) { return _mm512_maskz_mov_epi32(m, v); }
   template <int SW>

@@ -32,6 +32,75 @@ GEOMAUG_ALWAYS_INLINE void bilinear_weights(F ax, F ay, F* w) {
   w[3] = V::mul(ay, ax);
 }
 
+// Index of tap column (row) i of n by the border rule: inside the area clamped; outside, the
+// border mode's (border_index): the index itself within [0, n), else -1 (constant: the fill),
+// the clamped index (replicate) or its BORDER_REFLECT_101 image (reflect).  |i| <= 2^22 + 1.
+GEOMAUG_ALWAYS_INLINE I border_map(I i, int32_t n, M inside, int border) {
+  const I clamped = V::min_i(V::max_i(i, V::seti(0)), V::seti(n - 1));
+  if (border == kReplicate) return clamped;
+  if (border == kConstant) {
+    const M in_range = V::mand(V::lt_i(V::seti(-1), i), V::lt_i(i, V::seti(n)));
+    return V::select_i(V::mor(inside, in_range), clamped, V::seti(-1));
+  }
+  if (n == 1) return V::seti(0);
+  // reflect101: r = i mod (2n - 2) from a float quotient (floor off by at most one below 2^22;
+  // the products are exact integers below 2^24, so one correction each way makes r exact).
+  const int32_t period = 2 * n - 2;
+  const F fp = V::set1(static_cast<float>(period)), fi = V::to_float(i);
+  F r = V::sub(fi, V::mul(fp, V::floor(V::mul(fi, V::set1(1.f / static_cast<float>(period))))));
+  r = V::select(V::lt(r, V::zero()), V::add(r, fp), r);
+  r = V::select(V::ge(r, fp), V::sub(r, fp), r);
+  const I ri = V::trunc(r);
+  const I reflected = V::select_i(V::lt_i(ri, V::seti(n)), ri, V::sub_i(V::seti(period), ri));
+  return V::select_i(inside, clamped, reflected);
+}
+
+// Lanes `lanes` of a block by sample_point's rule off its interior fast path (points finite and
+// within 2^22 of the origin: no clamp_far, exact float <-> int): tap indices and weights in
+// SIMD, the taps' bytes loaded one by one, blended into v.
+template <int NC, typename O>
+GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_t* plane, F sx,
+                                        F sy, M lanes, F* v) {
+  const AugmentShape& s = job.s;
+  const int C = NC > 0 ? NC : static_cast<int>(s.C);
+  const int32_t W = static_cast<int32_t>(s.W), H = static_cast<int32_t>(s.H);
+  const M inside = V::mand(
+      V::mand(V::ge(sx, V::set1(-0.5f)), V::le(sx, V::set1(static_cast<float>(s.W) - 0.5f))),
+      V::mand(V::ge(sy, V::set1(-0.5f)), V::le(sy, V::set1(static_cast<float>(s.H) - 0.5f))));
+  const F fx0 = V::floor(sx), fy0 = V::floor(sy);
+  F w[4];
+  bilinear_weights(V::sub(sx, fx0), V::sub(sy, fy0), w);
+  const I x0 = V::trunc(fx0), y0 = V::trunc(fy0);
+  const I xs[2] = {border_map(x0, W, inside, job.p.border),
+                   border_map(V::add_i(x0, V::seti(1)), W, inside, job.p.border)};
+  const I ys[2] = {border_map(y0, H, inside, job.p.border),
+                   border_map(V::add_i(y0, V::seti(1)), H, inside, job.p.border)};
+  const I sh = V::seti(static_cast<int32_t>(s.s_h)), sw = V::seti(static_cast<int32_t>(s.s_w));
+  alignas(64) int32_t off[4][N];
+  M valid[4];
+  for (int t = 0; t < 4; ++t) {
+    const I x = xs[t & 1], y = ys[t >> 1];
+    valid[t] = V::mand(V::lt_i(V::seti(-1), x), V::lt_i(V::seti(-1), y));
+    // fill taps read pixel 0 (discarded): no branch in the load loop
+    V::store_i(off[t], V::select_i(valid[t], V::add_i(V::mul_i(y, sh), V::mul_i(x, sw)), V::seti(0)));
+  }
+  alignas(64) int32_t bytes[4][4][N];  // [tap][channel][lane]
+  const int64_t sc = s.s_c;
+  for (unsigned b = V::bits(lanes); b; b &= b - 1) {
+    const int j = __builtin_ctz(b);
+    for (int t = 0; t < 4; ++t) {
+      const uint8_t* q = plane + off[t][j];
+      for (int c = 0; c < C; ++c) bytes[t][c][j] = q[c * sc];
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    const F f = V::set1(job.p.fill[c]);
+    F tap[4];
+    for (int t = 0; t < 4; ++t) tap[t] = V::select(valid[t], V::to_float(V::load_i(bytes[t][c])), f);
+    v[c] = V::select(lanes, weighted_sum(w, tap[0], tap[1], tap[2], tap[3]), v[c]);
+  }
+}
+
 // Row oy of a uint8 image in a SimdLayout, bilinear, affine, N pixels at a time into buf (C
 // planes of stride st).  Interior pixels (0 <= s < n - 1 on both axes):
 //  - kInterleaved3: per pixel one 8-byte load from each source row covers both taps' 3
@@ -99,6 +168,16 @@ void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
           v[c] = V::select(fill, weighted_sum(w, f, f, f, f), v[c]);
         }
         rest &= ~V::bits(fill);
+      }
+    }
+    if (rest) {  // the border band, other border modes: border_lanes for all but huge points
+      const F big = V::set1(4194304.f);  // 2^22; NaN compares false
+      const M near = V::mand(V::mand(V::lt(sx, big), V::lt(V::sub(zero, big), sx)),
+                             V::mand(V::lt(sy, big), V::lt(V::sub(zero, big), sy)));
+      const unsigned nb = V::bits(near) & rest;
+      if (nb) {
+        border_lanes<NC>(job, plane, sx, sy, V::from_bits(nb), v);
+        rest &= ~nb;
       }
     }
     for (int c = 0; c < C; ++c) V::store(buf + c * st + ox, v[c]);
