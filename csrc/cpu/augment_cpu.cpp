@@ -3,13 +3,16 @@
 // does), (2) run the colour program, normalise and store.  Rows of all samples run in parallel
 // on the caller's pool.  A sample whose contrast mean is measured first runs a reduction pass
 // (resample + earlier steps + grey sum in double over fixed 16-row chunks and fixed lanes, so the
-// result depends neither on the thread count nor on the instruction set).
+// result depends neither on the thread count nor on the instruction set); with a float output
+// that pass leaves its rows in the output (the stash), and the second pass finishes them there.
 //
 // Variants (picked per call): the baseline is plain loops the compiler vectorises for the target
-// it is built for (any CPU); AVX2 and AVX-512 run the same row pipeline on 8 / 16 pixels at a time
-// in registers (simd layer below), with a fast resample for interleaved uint8 RGB (numpy HWC,
-// channels-last: W1-CPU's input).  Every variant computes the same float operations in the same
-// order as augment_math.h and the PyTorch path (no fused multiply-adds).
+// it is built for (any CPU); AVX2 and AVX-512 run augment_cpu_simd.h's row pipeline on 8 / 16
+// pixels at a time in registers -- a vectorised resample of uint8 sources (interleaved RGB as
+// numpy HWC / channels-last, W1-CPU's input; planar rows as CHW tensors) with the border rule
+// in SIMD too, the colour blocks, normalisation and grey sums.  Every variant computes the same
+// float operations in the same order as augment_math.h and the PyTorch path (no fused
+// multiply-adds; the one FMA pair computes an exact division): their outputs are equal.
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -20,16 +23,15 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GEOMAUG_HAVE_X86_VARIANTS 1
 #include <immintrin.h>
+// The variants' targets (the pragmas below repeat them: they take no macros).
 #define GEOMAUG_AVX2_TARGET "avx2,fma"
 #define GEOMAUG_AVX512_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define GEOMAUG_ALWAYS_INLINE inline __attribute__((always_inline))
-#define GEOMAUG_LAMBDA_INLINE __attribute__((always_inline))
 #else
 #define GEOMAUG_ALWAYS_INLINE inline
-#define GEOMAUG_LAMBDA_INLINE
 #endif
 
 // The PyTorch path rounds after every product and sum: no fused multiply-adds in any variant
@@ -63,7 +65,7 @@ struct Job {
 // channels (numpy HWC, channels-last) or rows of single bytes per channel (CHW, (H, W) arrays).
 enum SimdLayout : int { kOther = 0, kInterleaved3 = 1, kPlanar = 2 };
 
-// ---- scalar per-pixel resampling (baseline rows; edge pixels and tails of the SIMD rows) ---------
+// ---- scalar per-pixel resampling (baseline rows; edge pixels and tails of the SIMD rows) -----
 
 // The C resampled values of source point (sx, sy): sample_point's result, with its two common
 // cases inlined.  far_fill: constant border, bilinear (the caller's hoisted test).
@@ -132,7 +134,7 @@ GEOMAUG_ALWAYS_INLINE void resample_span(const Job<T, O>& job, const T* plane,
   }
 }
 
-// ---- baseline rows: plain loops over the row buffers ---------------------------------------------
+// ---- baseline rows: plain loops over the row buffers -----------------------------------------
 
 // Resamples row oy of sample b into buf: coordinates of the whole row first (a loop the compiler
 // vectorises), then the pixels.
@@ -247,13 +249,6 @@ constexpr int shuffle_index(int i, int k) { return static_cast<int>(0xffffff00u 
 #pragma GCC target("avx2,fma")
 #endif
 namespace avx2 {
-// The 8 bytes at plane + a and at plane + b.
-inline __m128i pair8(const uint8_t* plane, int32_t a, int32_t b) {
-  int64_t u, v;
-  std::memcpy(&u, plane + a, 8);
-  std::memcpy(&v, plane + b, 8);
-  return _mm_insert_epi64(_mm_cvtsi64_si128(u), v, 1);
-}
 // The operations the pipeline needs, on 8 floats.
 struct V {
   static constexpr int N = 8;
@@ -281,7 +276,9 @@ struct V {
   }
   // clamp_bound: maxps / minps return their second operand when either is NaN, so NaN passes
   // and -0 stays -0, as in the scalar form.
-  static F clamp(F v, F bound) { return _mm256_min_ps(bound, _mm256_max_ps(_mm256_setzero_ps(), v)); }
+  static F clamp(F v, F bound) {
+    return _mm256_min_ps(bound, _mm256_max_ps(_mm256_setzero_ps(), v));
+  }
   static F floor(F v) { return _mm256_floor_ps(v); }
   static F columns(int32_t x) {  // float(x + j): the int -> float conversion of the scalar code
     return _mm256_cvtepi32_ps(
@@ -294,6 +291,7 @@ struct V {
   static M eq(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
   static M le(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
   static M mand(M a, M b) { return _mm256_and_ps(a, b); }
+  static M mor(M a, M b) { return _mm256_or_ps(a, b); }
   // 32-bit integer lanes (tap indices)
   static I seti(int32_t v) { return _mm256_set1_epi32(v); }
   static I add_i(I a, I b) { return _mm256_add_epi32(a, b); }
@@ -305,9 +303,10 @@ struct V {
   static I select_i(M m, I a, I b) {
     return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));
   }
-  static I load_i(const int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I load_i(const int32_t* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  }
   static void store_i(int32_t* p, I v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
-  static M mor(M a, M b) { return _mm256_or_ps(a, b); }
   static unsigned bits(M m) { return static_cast<unsigned>(_mm256_movemask_ps(m)); }
   static M from_bits(unsigned b) {
     const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -402,13 +401,15 @@ struct V {
 }  // namespace avx2
 #if defined(__clang__)
 #pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
+#pragma clang attribute push(                                              \
+    __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
 #else
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")
 #endif
 namespace avx512 {
+// The 8 bytes at plane + a and at plane + b.
 inline __m128i pair8(const uint8_t* plane, int32_t a, int32_t b) {
   int64_t u, v;
   std::memcpy(&u, plane + a, 8);
@@ -429,12 +430,14 @@ struct V {
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
-  static F div255(F x, F y, F r) {  // as Avx2's; fpclass 0x1c: -0, +inf, -inf
+  static F div255(F x, F y, F r) {  // as avx2::V's; fpclass 0x1c: -0, +inf, -inf
     const F q = _mm512_mul_ps(x, r);
     const F e = _mm512_fnmadd_ps(q, y, x);
     return _mm512_mask_blend_ps(_mm512_fpclass_ps_mask(x, 0x1c), _mm512_fmadd_ps(e, r, q), q);
   }
-  static F clamp(F v, F bound) { return _mm512_min_ps(bound, _mm512_max_ps(_mm512_setzero_ps(), v)); }
+  static F clamp(F v, F bound) {
+    return _mm512_min_ps(bound, _mm512_max_ps(_mm512_setzero_ps(), v));
+  }
   static F floor(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
   static F columns(int32_t x) {
     return _mm512_cvtepi32_ps(_mm512_add_epi32(
@@ -448,6 +451,7 @@ struct V {
   static M eq(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
   static M le(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
   static M mand(M a, M b) { return static_cast<M>(a & b); }
+  static M mor(M a, M b) { return static_cast<M>(a | b); }
   static I seti(int32_t v) { return _mm512_set1_epi32(v); }
   static I add_i(I a, I b) { return _mm512_add_epi32(a, b); }
   static I sub_i(I a, I b) { return _mm512_sub_epi32(a, b); }
@@ -458,7 +462,6 @@ struct V {
   static I select_i(M m, I a, I b) { return _mm512_mask_blend_epi32(m, b, a); }
   static I load_i(const int32_t* p) { return _mm512_load_si512(p); }
   static void store_i(int32_t* p, I v) { _mm512_store_si512(p, v); }
-  static M mor(M a, M b) { return static_cast<M>(a | b); }
   static unsigned bits(M m) { return m; }
   static M from_bits(unsigned b) { return static_cast<M>(b); }
   static F select(M m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
@@ -468,7 +471,7 @@ struct V {
     const I x = SW == 3 ? _mm512_add_epi32(x0, _mm512_add_epi32(x0, x0)) : x0;
     return _mm512_add_epi32(_mm512_mullo_epi32(y0, _mm512_set1_epi32(sh)), x);
   }
-  // As Avx2's, with two 16-lane vpgatherdd (faster than scalar loads here): 4 bytes from x0 in
+  // As avx2::V's, with two 16-lane vpgatherdd (faster than scalar loads here): 4 bytes from x0 in
   // row y0 and 4 bytes ending at x0 + 1 in row y0 + 1, their outer 16-bit halves kept.  Reads 2
   // bytes past the taps on each side, inside the image since row y0 + 1 exists and s_h >= 2
   // (augment_cpu checks).
@@ -636,7 +639,8 @@ GEOMAUG_ALWAYS_INLINE void mean_impl(const Job<T, O>& job, int64_t chunks, int64
 #endif
       color_row_plain<NC>(buf, C, st, s.OW, steps, k, job.ri, job.bi, job.p.bound);
       if (out != nullptr)
-        for (int c = 0; c < C; ++c) std::memcpy(out + c * plane, buf + c * st, s.OW * sizeof(float));
+        for (int c = 0; c < C; ++c)
+          std::memcpy(out + c * plane, buf + c * st, s.OW * sizeof(float));
       if (!measure) continue;
       const float* r = buf + (C == 3 ? job.ri : 0) * st;
       const float* g = buf + (C == 3 ? 1 : 0) * st;

@@ -6,7 +6,8 @@
 // (resample_fast, finish_row, gray_row) are called once per row from the generic row drivers.
 //
 // Every function computes the float operations of augment_math.h in the same order (no fused
-// multiply-adds: the file that includes this one turns contraction off).
+// multiply-adds: the file that includes this one turns contraction off; div255's explicit pair
+// computes an exact quotient).
 
 using F = V::F;
 using I = V::I;
@@ -82,7 +83,8 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_
     const I x = xs[t & 1], y = ys[t >> 1];
     valid[t] = V::mand(V::lt_i(V::seti(-1), x), V::lt_i(V::seti(-1), y));
     // fill taps read pixel 0 (discarded): no branch in the load loop
-    V::store_i(off[t], V::select_i(valid[t], V::add_i(V::mul_i(y, sh), V::mul_i(x, sw)), V::seti(0)));
+    const I o = V::add_i(V::mul_i(y, sh), V::mul_i(x, sw));
+    V::store_i(off[t], V::select_i(valid[t], o, V::seti(0)));
   }
   alignas(64) int32_t bytes[4][4][N];  // [tap][channel][lane]
   const int64_t sc = s.s_c;
@@ -96,7 +98,8 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_
   for (int c = 0; c < C; ++c) {
     const F f = V::set1(job.p.fill[c]);
     F tap[4];
-    for (int t = 0; t < 4; ++t) tap[t] = V::select(valid[t], V::to_float(V::load_i(bytes[t][c])), f);
+    for (int t = 0; t < 4; ++t)
+      tap[t] = V::select(valid[t], V::to_float(V::load_i(bytes[t][c])), f);
     v[c] = V::select(lanes, weighted_sum(w, tap[0], tap[1], tap[2], tap[3]), v[c]);
   }
 }
@@ -108,8 +111,8 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_
 //    exists), the bottom row's ending at its last tap byte (nothing past the image is read) --
 //    regrouped into per-channel vectors;
 //  - kPlanar: per channel, the two taps of row y0 and of row y0 + 1 as one 32-bit lane.
-// Far-outside pixels with a constant border: the fill sum, vectorised.  The few others (the
-// border band, non-finite points): point_values, one by one.
+// Far-outside pixels with a constant border: the fill sum, vectorised; the border band and the
+// other border modes: border_lanes; non-finite or huge source points: point_values, one by one.
 template <int NC, int LAYOUT, typename O>
 void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const InverseMap<float>& im,
                    int64_t oy, float* buf, int64_t st) {
@@ -271,7 +274,8 @@ GEOMAUG_ALWAYS_INLINE int64_t finish_blocks(const Job<T, O>& job, const float* i
     for (int c = 0; c < C; ++c) {
       F x = v[c];
       if constexpr (MODE != 0) {
-        const F q = MODE == 255 ? V::div255(x, bound, inv_bound) : (MODE == 1 ? x : V::div(x, bound));
+        const F q = MODE == 255 ? V::div255(x, bound, inv_bound)
+                                : (MODE == 1 ? x : V::div(x, bound));
         x = V::mul(V::sub(q, mean[c]), inv[c]);
       }
       O* o = out + c * out_st + i;
