@@ -58,6 +58,11 @@ def layout(x: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "strided":  # every other column of a wider image
         wide = torch.repeat_interleave(x, 2, dim=3)
         return wide[..., ::2]
+    if kind == "hwc_crop":  # columns 2.. of a wider (B, H, W + 5, C) buffer: rows longer than W C
+        B, C, H, W = x.shape
+        wide = torch.zeros(B, H, W + 5, C, dtype=x.dtype)
+        wide[:, :, 2:W + 2] = x.permute(0, 2, 3, 1)
+        return wide[:, :, 2:W + 2].permute(0, 3, 1, 2)
     return x
 
 
@@ -139,6 +144,135 @@ def test_every_cpu_variant_matches_reference(rng, isa):
         with cpu_isa(isa):
             got, want = run_both(img, mats, (48, 53), border="reflect", **dict(kw, mean=None, std=None))
         assert_close(got, want, 255.0)
+
+
+def zoom_out_matrices(rng, B, H, W, oh, ow):
+    """Rotations that shrink the image into the middle of the output: every row crosses the
+    source's edges (interior, border band and far-outside pixels in the same SIMD blocks)."""
+    mats = random_affine(rng, B, H, W, (oh, ow), scale=(0.3, 0.7))
+    return mats
+
+
+def run_isas(img, mats, size, **kw):
+    out = {}
+    for isa in ISAS:
+        with cpu_isa(isa), backend("ext"):
+            out[isa] = fused.augment(img, mats, size, **kw)
+    return out
+
+
+@needs_ext
+@pytest.mark.parametrize("kind", ["hwc_view", "hwc_crop", "channels_last", "contiguous",
+                                  "strided"])
+@pytest.mark.parametrize("border", BORDERS)
+def test_cpu_variants_are_bit_identical(rng, kind, border):
+    """Every variant runs the same float operations in the same order (the SIMD resample of
+    interleaved uint8 RGB and of planar rows, their edge and far-fill lanes, the colour blocks,
+    the grey sums): equal outputs, not merely close ones, and each within tolerance of the
+    PyTorch path.  Widths cover no full block, one partial block and tails after 8 and 16
+    lanes; W = 3 is the narrowest image the 8-byte row loads take, W = 2 / H = 2 the narrowest
+    with interior pixels."""
+    for C, B, H, W, oh, ow in ((3, 2, 40, 50, 37, 61), (3, 1, 23, 3, 9, 7), (3, 2, 5, 9, 20, 33),
+                               (3, 1, 64, 64, 1, 16), (3, 2, 31, 29, 17, 25),
+                               (1, 2, 30, 41, 29, 35), (1, 1, 2, 2, 5, 18),
+                               (4, 2, 19, 26, 23, 40), (3, 1, 2, 7, 17, 17)):
+        img = layout(random_image(rng, B, C, H, W, torch.uint8), kind)
+        mats = zoom_out_matrices(rng, B, H, W, oh, ow)
+        mats[0] = random_affine(rng, 1, H, W, (oh, ow), scale=(1.0, 1.75))[0]  # mostly interior
+        ops, factors, means = random_program(rng, B, int(rng.integers(1, 6)), C)
+        fill = rng.uniform(0, 255, C).tolist()
+        order = "BGR" if rng.random() < 0.5 else "RGB"
+        base = dict(border=border, fill=fill, color_ops=ops, color_factors=factors,
+                    contrast_means=means * 255, channel_order=order)
+        norm = geomaug.color.IMAGENET_MEAN if C == 3 else 0.45
+        for extra in (dict(mean=norm, std=geomaug.color.IMAGENET_STD if C == 3 else 0.2),
+                      dict(), dict(out_dtype=torch.float32),
+                      dict(mean=0.5, std=0.25, out_dtype=torch.float16),
+                      dict(mean=0.5, std=0.25, out_dtype=torch.bfloat16)):
+            kw = dict(base, **extra)
+            outs = run_isas(img, mats, (oh, ow), **kw)
+            for isa in ISAS[1:]:
+                assert torch.equal(outs[isa], outs["baseline"]), (isa, extra)
+            with backend("torch"):
+                want = fused.augment(img, mats, (oh, ow), **kw)
+            assert_close(outs["baseline"], want, 1.0 if extra.get("mean") or
+                         extra.get("out_dtype") != torch.float32 else 255.0)
+
+
+@needs_ext
+@pytest.mark.parametrize("border", BORDERS)
+def test_border_rule_far_outside(rng, border):
+    """Points many image sizes outside (reflect's period arithmetic), on images of 1 or 2
+    pixels per side, and at either side of the 2^22 limit of the vectorised border rule: every
+    variant equal, and equal to the PyTorch path within tolerance."""
+    for trial in range(24):
+        H, W = (int(v) for v in rng.integers(1, 7, 2))
+        C = 3 if trial % 2 == 0 else int(rng.choice([1, 3]))
+        img = random_image(rng, 1, C, H, W, torch.uint8)
+        img = layout(img, "hwc_view") if trial % 2 == 0 else img
+        scale, angle = 10 ** rng.uniform(-3, 1), rng.uniform(0, 2 * math.pi)
+        shift = [rng.choice([-1, 1]) * 10 ** rng.uniform(0, 7.2) for _ in range(2)]
+        if trial % 4 == 0:
+            shift = [rng.choice([-1, 1]) * (2.0**22 + rng.uniform(-20, 20)) for _ in range(2)]
+        c, s = scale * math.cos(angle), scale * math.sin(angle)
+        inverse = torch.tensor([[c, -s, shift[0]], [s, c, shift[1]], [0, 0, 1]], dtype=torch.float64)
+        M = torch.linalg.inv(inverse)[None].contiguous()
+        size = (int(rng.integers(1, 30)), int(rng.integers(1, 60)))
+        kw = dict(border=border, fill=rng.uniform(0, 255, C).tolist(), out_dtype=torch.float32)
+        outs = run_isas(img, M, size, **kw)
+        with backend("torch"):
+            want = fused.augment(img, M, size, **kw)
+        for isa in ISAS:
+            assert torch.equal(outs[isa], outs["baseline"]), (isa, trial)
+        assert_close(outs["baseline"], want, 255.0)
+
+
+@needs_ext
+def test_non_finite_source_points_take_the_fill(rng):
+    """A finite forward matrix whose float32 inverse, a = 1e38 times a rotation, sends source
+    points past the float range: a x - a y is inf - inf = NaN once x, y >= 4.  Those pixels are
+    exactly the fill in every variant, as on the PyTorch path."""
+    img = layout(random_image(rng, 1, 3, 20, 20, torch.uint8), "hwc_view")
+    inverse = torch.tensor([[1e38, -1e38, 0], [1e38, 1e38, 0], [0, 0, 1]], dtype=torch.float64)
+    M = torch.linalg.inv(inverse)[None]
+    fill = [10.0, 20.0, 30.0]
+    kw = dict(fill=fill, color_ops=[[1]], color_factors=[[1.0]])
+    outs = run_isas(img, M, (9, 40), **kw)
+    with backend("torch"):
+        want = fused.augment(img, M, (9, 40), **kw)
+    for isa in ISAS:
+        assert torch.equal(outs[isa], want), isa
+    assert (want[0, :, 4:, 4:] == torch.tensor(fill).view(3, 1, 1)).all()
+
+
+@needs_ext
+def test_normalisation_divides_exactly(rng):
+    """finish_value's x / 255 (the SIMD variants divide without a division instruction):
+    brightness-scaled values over many factors, normalised with mean 0 and std 1, equal the
+    float32 quotient bit for bit; fills of -0 and +-inf (the raw op does not check them) keep
+    their sign and infinity."""
+    B = 64
+    img = layout(random_image(rng, B, 3, 9, 21, torch.uint8), "hwc_view")
+    f = torch.from_numpy(rng.uniform(0.0, 1.0, B))
+    eye = torch.eye(3, dtype=torch.float64).expand(B, 3, 3).contiguous()
+    want = ((img.float() * f.float().view(B, 1, 1, 1)).clamp(0, 255) / 255).contiguous()
+    outs = run_isas(img, eye, (9, 21), color_ops=[[1]], color_factors=f[:, None], mean=0.0,
+                    std=1.0)
+    for isa in ISAS:
+        assert torch.equal(outs[isa].view(torch.int32), want.view(torch.int32)), isa
+    # Source points at NaN (see the test above) take exactly the fill.
+    fill = [-0.0, math.inf, -math.inf]
+    inverse = torch.tensor([[1e38, -1e38, 0], [1e38, 1e38, 0], [0, 0, 1]], dtype=torch.float64)
+    M = torch.linalg.inv(inverse)[None].contiguous()
+    ops = torch.zeros(1, 0, dtype=torch.int64)
+    factors = torch.zeros(1, 0, dtype=torch.float64)
+    expect = torch.tensor(fill, dtype=torch.float32).view(3, 1, 1).expand(3, 5, 36)
+    for isa in ISAS:
+        with cpu_isa(isa):
+            out = torch.ops.geomaug.augment(img[:1], M, 9, 40, 0, 0, fill, ops, factors,
+                                            factors, 0, [0.0] * 3, [1.0] * 3, None)
+        got = out[0, :, 4:, 4:].contiguous()
+        assert torch.equal(got.view(torch.int32), expect.contiguous().view(torch.int32)), isa
 
 
 @needs_ext
