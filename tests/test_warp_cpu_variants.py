@@ -216,7 +216,7 @@ def test_rows_split_across_threads_and_samples(rng, monkeypatch, interp):
 # ---- GEOMAUG_CPU_ISA: one rule for every op ---------------------------------------------------
 
 RANK = {"baseline": 0, "avx2": 1, "avx512": 2}
-AUTO = {"warp": "avx512", "augment": "avx2"}  # each op's documented choice under auto
+AUTO = {"warp": "avx512", "augment": "avx512"}  # each op's documented choice under auto
 
 
 def test_cpu_isa_rule_auto_forced_and_clamped():

@@ -731,24 +731,12 @@ void run_all(Job<T, O>& job, std::vector<ColorStep>& steps, bool any_measured, i
 
 }  // namespace
 
-int augment_cpu_best_isa() {
-#ifdef GEOMAUG_HAVE_X86_VARIANTS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("fma"))
-    return kIsaAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kIsaAvx2;
-#endif
-  return kIsaBaseline;
-}
-
 template <typename T, typename O>
 void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matrices,
                  const AugmentParams& params, const ColorProgramArgs& program, int isa,
                  const ParallelFor& parallel_for) {
   if (s.B * s.C * s.OH * s.OW == 0) return;
-  isa = std::min(isa, augment_cpu_best_isa());
+  isa = std::min(isa, cpu_best_isa());
   std::vector<InverseMap<float>> maps(static_cast<size_t>(s.B));
   std::vector<ColorStep> steps(static_cast<size_t>(s.B * s.S));
   std::vector<int> first(static_cast<size_t>(s.B), static_cast<int>(s.S));

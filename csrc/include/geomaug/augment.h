@@ -26,10 +26,9 @@ struct ColorProgramArgs {
 
 // The CPU kernel is compiled for the variants of cpu_isa.h (CpuIsa); the binding picks one per
 // call by its rule, with kAugmentAutoIsa under "auto".
-int augment_cpu_best_isa();  // the best this CPU runs (= cpu_best_isa())
 
 // dst (B, C, OH, OW) contiguous = normalise(colour(warp(src by matrices))).  `isa` is clamped to
-// augment_cpu_best_isa().
+// cpu_best_isa().
 template <typename T, typename O>
 void augment_cpu(const T* src, O* dst, const AugmentShape& shape, const double* matrices,
                  const AugmentParams& params, const ColorProgramArgs& program, int isa,

@@ -15,18 +15,19 @@ namespace geomaug {
 enum CpuIsa : int { kIsaBaseline = 0, kIsaAvx2 = 1, kIsaAvx512 = 2 };
 
 // Each op's variant under "auto", before clamping (measured one thread on this project's Xeons,
-// Cascade Lake; benchmarks/RESULTS.md).  warp: the AVX-512 row loops are at least as fast as the
-// AVX2 ones.  augment: its AVX-512 variant measured slower than its AVX2 one.
+// Cascade Lake; benchmarks/RESULTS.md): for both ops the AVX-512 row loops are faster than the
+// AVX2 ones (augment: 15-25 %).
 constexpr int kWarpAutoIsa = kIsaAvx512;
-constexpr int kAugmentAutoIsa = kIsaAvx2;
+constexpr int kAugmentAutoIsa = kIsaAvx512;
 
-// The best variant this CPU runs (AVX-512 needs F, BW, VL and DQ; x86-64 with GCC or clang only:
-// elsewhere every kernel is its baseline).
+// The best variant this CPU runs (AVX2 needs FMA too, AVX-512 needs F, BW, VL and DQ; x86-64 with
+// GCC or clang only: elsewhere every kernel is its baseline).
 inline int cpu_best_isa() {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   static const int best = [] {
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2")) return static_cast<int>(kIsaBaseline);
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+      return static_cast<int>(kIsaBaseline);
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
       return static_cast<int>(kIsaAvx512);
