@@ -76,17 +76,7 @@ GEOMAUG_ALWAYS_INLINE void point_values(const Job<T, O>& job, const T* plane, fl
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
   const float wl = static_cast<float>(s.W - 1), hl = static_cast<float>(s.H - 1);
   if (job.p.interp == kBilinear && sx >= 0.f && sy >= 0.f && sx < wl && sy < hl) {
-    const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);
-    const BilinearWeights<float> w(sx - static_cast<float>(x0), sy - static_cast<float>(y0));
-    const T* q = plane + y0 * s.s_h + x0 * s.s_w;
-    for (int c = 0; c < C; ++c) {
-      const T* r = q + c * s.s_c;
-      float acc = w.w0 * static_cast<float>(r[0]);
-      acc += w.w1 * static_cast<float>(r[s.s_w]);
-      acc += w.w2 * static_cast<float>(r[s.s_h]);
-      acc += w.w3 * static_cast<float>(r[s.s_h + s.s_w]);
-      v[c] = acc;
-    }
+    bilinear_interior(plane, s, C, sx, sy, v);  // C a constant here: the loop unrolls
     return;
   }
   const bool ok = sx - sx == 0.f && sy - sy == 0.f;

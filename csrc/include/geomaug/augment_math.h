@@ -193,6 +193,24 @@ struct AugmentParams {
   float inv_std[4];
 };
 
+// The C floats of an interior bilinear point (0 <= sx < W - 1, 0 <= sy < H - 1: four taps inside,
+// no border work), summed as warp_pixel sums them.
+template <typename T>
+GEOMAUG_HD void bilinear_interior(const T* __restrict__ plane, const AugmentShape& s, int C,
+                                  float sx, float sy, float* v) {
+  const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);
+  const BilinearWeights<float> w(sx - static_cast<float>(x0), sy - static_cast<float>(y0));
+  const T* p0 = plane + y0 * s.s_h + x0 * s.s_w;
+  for (int c = 0; c < C; ++c) {
+    const T* q = p0 + c * s.s_c;
+    float r = w.w0 * static_cast<float>(q[0]);
+    r += w.w1 * static_cast<float>(q[s.s_w]);
+    r += w.w2 * static_cast<float>(q[s.s_h]);
+    r += w.w3 * static_cast<float>(q[s.s_h + s.s_w]);
+    v[c] = r;
+  }
+}
+
 // Samples one source point (sx, sy) of sample plane `plane` into C floats: the warp op's rule
 // (warp_pixel) with float values and a float fill.  `ok` false: the fill.
 template <typename T>
@@ -205,17 +223,7 @@ GEOMAUG_HD void sample_point(const T* __restrict__ plane, const AugmentShape& s,
   }
   if (p.interp == kBilinear && sx >= 0.f && sy >= 0.f && sx < static_cast<float>(s.W - 1) &&
       sy < static_cast<float>(s.H - 1)) {
-    const int64_t x0 = static_cast<int64_t>(sx), y0 = static_cast<int64_t>(sy);
-    const BilinearWeights<float> w(sx - static_cast<float>(x0), sy - static_cast<float>(y0));
-    const T* p0 = plane + y0 * s.s_h + x0 * s.s_w;
-    for (int c = 0; c < C; ++c) {
-      const T* q = p0 + c * s.s_c;
-      float r = w.w0 * static_cast<float>(q[0]);
-      r += w.w1 * static_cast<float>(q[s.s_w]);
-      r += w.w2 * static_cast<float>(q[s.s_h]);
-      r += w.w3 * static_cast<float>(q[s.s_h + s.s_w]);
-      v[c] = r;
-    }
+    bilinear_interior(plane, s, C, sx, sy, v);
     return;
   }
   const bool inside = inside_area(sx, sy, s.H, s.W);
