@@ -442,7 +442,7 @@ def run(root: Transform, targets, params, generator) -> dict:
 
     B = targets.batch
     h, w = targets.size
-    ctx = Context(batch=B, sizes=np.tile(np.array([[h, w]], dtype=np.int64), (B, 1)),
+    ctx = Context(batch=B, sizes=np.full((B, 2), (h, w), dtype=np.int64),
                   generator=generator,
                   channel_order=getattr(root, "channel_order", None) or "RGB")
     settings = pass_settings(root)

@@ -79,7 +79,7 @@ def _hw(sizes: np.ndarray):
 
 
 def _fixed_size(size, n: int) -> np.ndarray:
-    return np.tile(np.array([size], dtype=np.int64), (n, 1))
+    return np.full((n, 2), size, dtype=np.int64)
 
 
 class GeometricTransform(Transform):

@@ -14,7 +14,7 @@ _F64 = torch.float64
 
 
 def eye(batch: int) -> np.ndarray:
-    return np.tile(np.eye(3), (batch, 1, 1))
+    return np.repeat(np.eye(3)[None], batch, 0)
 
 
 # The builders below take (B,) arrays, tensors or numbers and return (B, 3, 3) float64 numpy: a
