@@ -107,6 +107,12 @@ def warp_mask(mask: torch.Tensor, matrix, size: Sequence[int], *, border: str = 
         >>> warp_mask(m, torch.eye(3).expand(2, 3, 3), (32, 32)).shape
         torch.Size([2, 1, 32, 32])
     """
+    if not isinstance(mask, torch.Tensor) or not (
+            mask.dim() == 3 or (mask.dim() == 4 and mask.shape[1] == 1)):
+        fail(f"mask must be a (B, H, W) or (B, 1, H, W) tensor, got "
+             f"{tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__}")
+    if border not in _ops.BORDER:
+        fail(f"border must be one of {sorted(_ops.BORDER)}, got {border!r}")
     dtype = mask.dtype
     if dtype.is_floating_point or dtype.is_complex:
         fail(f"mask must have an integer (or bool) dtype, got {dtype}")
@@ -117,9 +123,7 @@ def warp_mask(mask: torch.Tensor, matrix, size: Sequence[int], *, border: str = 
         fail(f"ignore_index={ignore_index} does not fit the mask dtype {dtype} (range "
              f"{info[0]}..{info[1]}); give an ignore_index in that range")
     work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
-    src = mask.to(work)
-    if src.dim() != 4 or src.shape[1] != 1:
-        src = src[:, None]
+    src = mask.to(work) if mask.dim() == 4 else mask.to(work)[:, None]
     mats = as_matrices(matrix, src.shape[0], src.device)
     out = _run(src, mats, as_size(size), "nearest", _fill(ignore_index, 1, work, src.device),
                border)

@@ -90,3 +90,21 @@ def test_compose_mask_equals_the_ops_mask(rng):
     out = t(image=img, mask=m, seed=int(rng.integers(1 << 30)))
     _, warped = fused.augment(img, out["matrix"], (40, 40), mask=m, ignore_index=254)
     np.testing.assert_array_equal(out["mask"], warped)
+
+
+def test_warp_mask_checks_its_arguments():
+    from geomaug.warping import warp_mask
+
+    m = torch.zeros(2, 6, 6, dtype=torch.uint8)
+    eye = torch.eye(3).expand(2, 3, 3)
+    for bad, match in ((torch.zeros(2, 2, 6, 6, dtype=torch.uint8), r"\(B, H, W\) or \(B, 1, H, W\)"),
+                       (np.zeros((2, 6, 6), np.uint8), "tensor"),
+                       (torch.zeros(6, 6, dtype=torch.uint8), r"\(B, H, W\)")):
+        with pytest.raises(geomaug.InputError, match=match):
+            warp_mask(bad, eye, (4, 4))
+    with pytest.raises(geomaug.InputError, match="border must be one of"):
+        warp_mask(m, eye, (4, 4), border="wrap")
+    with pytest.raises(TypeError, match="ignore_index must be an int"):
+        warp_mask(m, eye, (4, 4), ignore_index=1.5)
+    assert warp_mask(m[:, None], eye, (4, 4)).shape == (2, 1, 4, 4)
+    assert warp_mask(m, eye, (4, 4)).shape == (2, 4, 4)
