@@ -1,6 +1,5 @@
 """Alignment: recovery of random transforms, weights, reflections, agreement with scikit-image and
 with a transcription of pytorch3d, degenerate items, kernels vs the PyTorch path, gradients."""
-import math
 import warnings
 
 import numpy as np

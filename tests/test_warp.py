@@ -1,5 +1,4 @@
 """The warp op: kernels vs the PyTorch path, vs cv2.warpAffine, layouts, masks, bad input."""
-import math
 
 import cv2
 import numpy as np

@@ -17,7 +17,7 @@ import torch
 
 from .._checks import fail
 from . import geometry as G
-from ._resample import BORDERS, resample
+from ._resample import BORDERS
 from ._targets import read_targets
 
 INTERPOLATIONS = ("bilinear", "nearest")
