@@ -28,12 +28,6 @@
 #define GEOMAUG_AVX512_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512dq"
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
-#define GEOMAUG_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define GEOMAUG_ALWAYS_INLINE inline
-#endif
-
 // The PyTorch path rounds after every product and sum: no fused multiply-adds in any variant
 // (AVX-512 brings FMA, and GCC contracts by default outside ISO C, intrinsics included).
 #if defined(__GNUC__) && !defined(__clang__)

@@ -12,12 +12,6 @@
 
 #include "warp_cpu_rows.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define GEOMAUG_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define GEOMAUG_ALWAYS_INLINE inline
-#endif
-
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define GEOMAUG_X86_VARIANTS 1
 #include <immintrin.h>

@@ -11,6 +11,13 @@
 #define GEOMAUG_UNROLL  // host compilers unroll these small fixed loops on their own at -O3
 #endif
 
+// Host row loops that must inline into their per-ISA callers (a target attribute differs).
+#if defined(__GNUC__) || defined(__clang__)
+#define GEOMAUG_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GEOMAUG_ALWAYS_INLINE inline
+#endif
+
 namespace geomaug {
 
 // Enums shared with Python (geomaug/_ops.py holds the name tables; a test checks they agree).
