@@ -118,16 +118,27 @@ def warp_mask(mask: torch.Tensor, matrix, size: Sequence[int], *, border: str = 
         fail(f"mask must have an integer (or bool) dtype, got {dtype}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    mats = as_matrices(matrix, mask.shape[0], mask.device)
+    if mask.dim() == 4:
+        return warp_labels(mask, mats, as_size(size), border, ignore_index)
+    return warp_labels(mask[:, None], mats, as_size(size), border, ignore_index)[:, 0]
+
+
+def warp_labels(mask: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], border: str,
+                ignore_index: int) -> torch.Tensor:
+    """:func:`warp_mask` on checked arguments (``mask`` ``(B, 1, H, W)`` of an integer or bool
+    dtype, ``matrices`` ``(B, 3, 3)`` float64 on its device, a known border, an int
+    ``ignore_index``), as the transforms call it; checks only that ``ignore_index`` fits the
+    mask's dtype."""
+    dtype = mask.dtype
     info = (0, 1) if dtype == torch.bool else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
     if border == "constant" and not info[0] <= ignore_index <= info[1]:
         fail(f"ignore_index={ignore_index} does not fit the mask dtype {dtype} (range "
              f"{info[0]}..{info[1]}); give an ignore_index in that range")
     work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
-    src = mask.to(work) if mask.dim() == 4 else mask.to(work)[:, None]
-    mats = as_matrices(matrix, src.shape[0], src.device)
-    out = _run(src, mats, as_size(size), "nearest", _fill(ignore_index, 1, work, src.device),
-               border)
-    return out.to(dtype) if mask.dim() == 4 else out[:, 0].to(dtype)
+    src = mask if dtype == work else mask.to(work)
+    out = _run(src, matrices, size, "nearest", _fill(ignore_index, 1, work, src.device), border)
+    return out if dtype == work else out.to(dtype)
 
 
 def _run(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], interpolation: str,

@@ -7,11 +7,13 @@ at the end (or normalised).  A later fused kernel computes exactly this; this is
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
 from .._checks import fail
-from ..warping import warp_mask
+from ..warping import warp_labels
 from ..fused import fill_values as fused_fill
 from ..fused import run as fused_run
 from . import geometry as G
@@ -135,15 +137,14 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         p = st.params
         on = st.active & p["apply"].astype(bool) if "apply" in p else st.active
         if type(st.op) is ColorJitter:  # slot i runs op order[:, i] (if drawn and applied)
-            table = np.zeros(len(_OPS), dtype=np.int64)
-            values = np.ones((B, len(_OPS)))
+            drawn = tuple(name in p for name in _OPS)
+            values = np.ones((len(_OPS), B))
             for j, name in enumerate(_OPS):
-                if name in p:
-                    table[j] = _FUSED_CODES[name]
-                    values[:, j] = p[name]
-            slots = p["order"].astype(np.int64)
-            codes.append(table[slots] * on[:, None])
-            factors.append(values[np.arange(B)[:, None], slots])
+                if drawn[j]:
+                    values[j] = p[name]
+            slots = p["order"].astype(np.int64, copy=False)
+            codes.append(_jitter_codes(drawn)[slots] * on[:, None])
+            factors.append(values.T[np.arange(B)[:, None], slots])
             steps.extend([k] * 4)
             contrasts += "contrast" in p
         elif type(st.op) is RandomGrayscale:
@@ -153,8 +154,10 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         else:
             return None
     ops = np.concatenate(codes, 1) if codes else np.zeros((B, 0), dtype=np.int64)
-    fac = np.concatenate(factors, 1).astype(np.float64) if factors else np.zeros((B, 0))
-    means = np.full(ops.shape, np.nan)
+    fac = np.concatenate(factors, 1).astype(np.float64, copy=False) if factors else \
+        np.zeros((B, 0))
+    means = np.empty(ops.shape)
+    means.fill(np.nan)
     before = [i for i, k in enumerate(steps) if ctx.colors[k].stage < ctx.stage]
     if before and (ops[:, before] == 2).any():
         bound = 255.0 if img.dtype == torch.uint8 else 1.0
@@ -172,6 +175,12 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
                 means=torch.from_numpy(means),
                 normalize=None if norm is None else norm.fused_args(C, order),
                 out_dtype=norm.dtype if norm is not None else img.dtype, channel_order=order)
+
+
+@functools.cache
+def _jitter_codes(drawn: tuple[bool, ...]) -> np.ndarray:
+    """The fused op's code of each ColorJitter slot (0 where that factor is not drawn)."""
+    return np.array([_FUSED_CODES[n] if d else 0 for n, d in zip(_OPS, drawn)], dtype=np.int64)
 
 
 def run_colors(x, steps, bound, default_order, means=None, capture=None, upto=None):
@@ -241,5 +250,5 @@ def _one(step, b):
 def _mask(ctx, mask: torch.Tensor, size, settings):
     if ctx.stage == 0:
         return mask
-    return warp_mask(mask, ctx.matrix, size, border=settings["border"],
-                     ignore_index=settings["ignore_index"])
+    return warp_labels(mask, _matrix_like(ctx.matrix, mask), size, settings["border"],
+                       settings["ignore_index"])

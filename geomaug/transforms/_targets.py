@@ -63,9 +63,10 @@ def _read_image(image):
             fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
         if image.dtype not in (np.uint8, np.float32, np.float64):
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
-        t = torch.from_numpy(np.array(image, copy=not image.flags.writeable))
-        hwc = t if image.ndim == 3 else t[..., None]
+        a = image if image.flags.writeable else np.array(image)  # torch wants writeable memory
         ndim = image.ndim
+        # (B, C, H, W) view made on the numpy side: one torch call instead of three
+        t = torch.from_numpy(a.transpose(2, 0, 1)[None] if ndim == 3 else a[None, None])
 
         def restore(out, normalized):
             if normalized:
@@ -73,7 +74,7 @@ def _read_image(image):
             a = out[0].permute(1, 2, 0).cpu().numpy()
             return a if ndim == 3 else a[..., 0]
 
-        return hwc.permute(2, 0, 1)[None], False, "numpy", restore
+        return t, False, "numpy", restore
     if isinstance(image, torch.Tensor):
         if image.dim() not in (3, 4):
             fail(f"image must be (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
@@ -112,33 +113,33 @@ def _read_mask(mask):
 
         return t, lead, restore
     if isinstance(mask, np.ndarray):
-        is_np = True
-        t = torch.from_numpy(np.array(mask, copy=not mask.flags.writeable))
-    elif isinstance(mask, torch.Tensor):
-        is_np, t = False, mask
-    else:
+        a = mask if mask.flags.writeable else np.array(mask)  # torch wants writeable memory
+        if a.ndim == 2:  # (1, 1, H, W) views made on the numpy side
+            t, back = torch.from_numpy(a[None, None]), lambda o: o.cpu().numpy()[0, 0]
+        elif a.ndim == 3 and a.shape[2] == 1:
+            t = torch.from_numpy(a.transpose(2, 0, 1)[None])
+            back = lambda o: o.cpu().numpy()[0].transpose(1, 2, 0)  # noqa: E731
+        else:
+            fail(f"mask must be (H, W) or (H, W, 1), got shape {a.shape}")
+        _check_mask_dtype(t)
+        return t, False, back
+    if not isinstance(mask, torch.Tensor):
         raise TypeError(f"mask must be a torch.Tensor, numpy.ndarray or PIL image, "
                         f"got {type(mask).__name__}")
+    _check_mask_dtype(mask)
+    shape = tuple(mask.shape)
+    if mask.dim() == 2:
+        return mask[None, None], False, lambda o: o[0, 0]
+    if mask.dim() == 3:
+        return mask[:, None], True, lambda o: o[:, 0]
+    if mask.dim() == 4 and shape[1] == 1:
+        return mask, True, lambda o: o
+    fail(f"mask must be (H, W), (B, H, W) or (B, 1, H, W), got shape {shape}")
+
+
+def _check_mask_dtype(t: torch.Tensor):
     if t.dtype.is_floating_point or t.dtype.is_complex:
         fail(f"mask must have an integer (or bool) dtype, got {t.dtype}")
-    shape = tuple(t.shape)
-    if is_np and t.dim() == 3 and shape[2] == 1:  # (H, W, 1)
-        m, batched, back = t.permute(2, 0, 1)[None], False, lambda o: o[0].permute(1, 2, 0)
-    elif t.dim() == 2 and is_np or t.dim() == 2:
-        m, batched, back = t[None, None], False, lambda o: o[0, 0]
-    elif t.dim() == 3 and not is_np:
-        m, batched, back = t[:, None], True, lambda o: o[:, 0]
-    elif t.dim() == 4 and shape[1] == 1 and not is_np:
-        m, batched, back = t, True, lambda o: o
-    else:
-        what = "(H, W) or (H, W, 1)" if is_np else "(H, W), (B, H, W) or (B, 1, H, W)"
-        fail(f"mask must be {what}, got shape {shape}")
-
-    def restore(out):
-        out = back(out)
-        return out.cpu().numpy() if is_np else out
-
-    return m, batched, restore
 
 
 def _points(x, name: str, last: int):

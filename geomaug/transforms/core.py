@@ -139,7 +139,7 @@ class Context:
     def set_active(self, active: np.ndarray | None):
         """Restrict the following ops to some samples (``None``: all of them)."""
         self.all_active = active is None
-        self.active = np.ones(self.batch, dtype=bool) if active is None else active
+        self.active = np.repeat(True, self.batch) if active is None else active
 
     def add_color(self, op, params: dict):
         # No copies: matrix, sizes and active are replaced (never written in place) as ops run.
@@ -287,7 +287,8 @@ class Compose(Transform):
         channel_order: ``"RGB"`` (default) or ``"BGR"``: the order of the input's channels, for the
             colour ops that depend on it (an op's own ``channel_order`` wins).
         border, interpolation, fill, ignore_index: settings of the resampling pass (see
-            :func:`pass_settings`); the geometric ops may declare them instead.
+            :func:`pass_settings`); the geometric ops may declare them instead.  They are
+            read once, when the Compose is built.
 
     Example:
         >>> t = Compose([HorizontalFlip(), RandomAffine(degrees=15), CenterCrop(224), Normalize()],
@@ -304,7 +305,8 @@ class Compose(Transform):
         self.channel_order = check_choice(channel_order, CHANNEL_ORDERS, "channel_order")
         self.settings = check_pass_settings(border, interpolation, fill, ignore_index)
         self.settings["flip_pairs"] = self.flip_pairs
-        pass_settings(self)  # raise now on conflicting declarations
+        # Read once, when built (raises now on conflicting declarations); every call uses it.
+        self._pass_settings = pass_settings(self)
         _check_normalize_last(self)
 
     def children(self):
@@ -442,10 +444,10 @@ def run(root: Transform, targets, params, generator) -> dict:
 
     B = targets.batch
     h, w = targets.size
-    ctx = Context(batch=B, sizes=np.full((B, 2), (h, w), dtype=np.int64),
+    ctx = Context(batch=B, sizes=np.repeat(np.array([[h, w]], dtype=np.int64), B, 0),
                   generator=generator,
                   channel_order=getattr(root, "channel_order", None) or "RGB")
-    settings = pass_settings(root)
+    settings = getattr(root, "_pass_settings", None) or pass_settings(root)
     params = root.step(ctx, params)
     if B == 0:  # an empty batch keeps its shape: the output size of one probe sample
         probe = Context(batch=1, sizes=np.array([[h, w]], dtype=np.int64),

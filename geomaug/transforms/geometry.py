@@ -13,8 +13,11 @@ from .._checks import fail
 _F64 = torch.float64
 
 
+_EYE = np.eye(3)[None]
+
+
 def eye(batch: int) -> np.ndarray:
-    return np.repeat(np.eye(3)[None], batch, 0)
+    return np.repeat(_EYE, batch, 0)
 
 
 # The builders below take (B,) arrays, tensors or numbers and return (B, 3, 3) float64 numpy: a
@@ -30,13 +33,17 @@ def _np(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
+_LAST_ROW = np.array([[0.0], [0.0], [1.0]])
+
+
 def _affine(a, b, c, d, tx, ty) -> np.ndarray:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
     vals = [v if type(v) is float else _np(v) for v in (a, b, tx, c, d, ty)]
     out = np.empty((*np.broadcast(*vals).shape, 3, 3))
-    (out[..., 0, 0], out[..., 0, 1], out[..., 0, 2],
-     out[..., 1, 0], out[..., 1, 1], out[..., 1, 2]) = vals
-    out[..., 2, :] = (0.0, 0.0, 1.0)
+    rows = out.reshape(-1, 9).T  # (9, B) view, entry k of every matrix in row k: cheap to fill
+    for k, v in enumerate(vals):
+        rows[k] = v
+    rows[6:] = _LAST_ROW
     return out
 
 
