@@ -79,7 +79,7 @@ def _hw(sizes: np.ndarray):
 
 
 def _fixed_size(size, n: int) -> np.ndarray:
-    return np.full((n, 2), size, dtype=np.int64)
+    return np.repeat(np.array([size], dtype=np.int64), n, 0)
 
 
 class GeometricTransform(Transform):
@@ -251,9 +251,8 @@ class CenterCrop(GeometricTransform):
         self.size = crop_size(size)
 
     def matrix(self, params, sizes):
-        h, w = _hw(sizes)
-        top, left = _centre(h - self.size[0]), _centre(w - self.size[1])
-        return G.translation(-left, -top), _fixed_size(self.size, len(sizes))
+        top_left = _centre((sizes - self.size).astype(np.float64))  # (B, 2): both sides at once
+        return G.translation(-top_left[:, 1], -top_left[:, 0]), _fixed_size(self.size, len(sizes))
 
 
 def _centre(diff: np.ndarray) -> np.ndarray:

@@ -24,8 +24,13 @@ def eye(batch: int) -> np.ndarray:
 # call of a pipeline builds a few tiny matrices, where numpy's per-operation cost is a fraction of
 # torch's.
 
+_F64_NP = np.dtype(np.float64)
+
+
 def _np(v) -> np.ndarray:
     """A CPU tensor (viewed, no copy), array or number → float64 numpy array."""
+    if type(v) is np.ndarray and v.dtype is _F64_NP:  # the transforms' case: as it is
+        return v
     if isinstance(v, torch.Tensor):
         if v.requires_grad or v.device.type != "cpu":
             v = v.detach().cpu()
