@@ -126,3 +126,18 @@ def test_far_points_and_projective_maps_are_defined(rng):
         torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
         if border != "constant":
             assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_nearest_rounds_halves_between_2_22_and_2_23(border, dtype):
+    """Floats in [2^22, 2^23) still have halves: nearest rounds them half to even (as
+    torch.round) on the kernels too, so far-outside reflected indices agree with the PyTorch
+    path (they once truncated there)."""
+    img = torch.arange(1 * 2 * 3 * 7, dtype=torch.float32).reshape(1, 2, 3, 7).to(dtype)
+    for base in (2.0**22, 2.0**22 + 1, -(2.0**22) - 2, 2.0**23 - 4):
+        # x' = x - base: output column j reads source x = j + base (+ 0.5 on odd columns)
+        M = torch.tensor([[[1.0, 0, -base - 0.5], [0, 1, 0], [0, 0, 1]]], dtype=torch.float64)
+        out = geomaug.warp(img, M, (3, 9), interpolation="nearest", fill=7, border=border)
+        ref = warp_reference(img, M, (3, 9), "nearest", torch.tensor([7.0, 7.0]).to(dtype), border)
+        assert torch.equal(out, ref), (base, border)

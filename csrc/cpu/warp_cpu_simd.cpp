@@ -28,14 +28,16 @@ namespace {
 // round_even() of warp_math.h without its `volatile` (this file is built without -ffast-math,
 // so the compiler keeps the add/subtract pair): same results, no store and reload.
 GEOMAUG_ALWAYS_INLINE float round_even_fast(float v) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  if (!(std::fabs(v) < 4194304.0f)) return v;
-  return (v + kMagic) - kMagic;
+  constexpr float kTwo23 = 8388608.0f;
+  if (!(std::fabs(v) < kTwo23)) return v;
+  const float magic = std::copysign(kTwo23, v);
+  return std::copysign((v + magic) - magic, v);
 }
 GEOMAUG_ALWAYS_INLINE double round_even_fast(double v) {
-  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
-  if (!(std::fabs(v) < 2251799813685248.0)) return v;
-  return (v + kMagic) - kMagic;
+  constexpr double kTwo52 = 4503599627370496.0;
+  if (!(std::fabs(v) < kTwo52)) return v;
+  const double magic = std::copysign(kTwo52, v);
+  return std::copysign((v + magic) - magic, v);
 }
 
 // ---- generic bilinear: any element type, strides and channel count --------------------------

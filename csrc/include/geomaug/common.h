@@ -38,29 +38,32 @@ template <> struct Epsilon<double> { static constexpr double value = 2.220446049
 GEOMAUG_HD bool is_finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf
 
 // Round half to even, as torch.round / grid_sample's nearest mode do.  On the host without
-// SSE4.1 std::nearbyint is a library call per value; adding and subtracting 1.5 * 2^23 rounds in
-// the FPU's default (to-nearest-even) mode instead, exactly for |v| < 2^22 (larger floats are
-// already integers).
+// SSE4.1 std::nearbyint is a library call per value; adding and subtracting 2^23 with v's sign
+// rounds in the FPU's default (to-nearest-even) mode instead: the sum lies in [2^23, 2^24) in
+// magnitude, where floats are the integers.  |v| >= 2^23 is an integer already (floats between
+// 2^22 and 2^23 still have halves: those round too); the sign of v is kept (-0.3 -> -0).
 GEOMAUG_HD float round_even(float v) {
 #if defined(__CUDA_ARCH__)
   return rintf(v);
 #else
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  if (!(std::fabs(v) < 4194304.0f)) return v;
-  volatile float shifted = v + kMagic;  // volatile: keep the compiler from folding the pair
-  return shifted - kMagic;
+  constexpr float kTwo23 = 8388608.0f;
+  if (!(std::fabs(v) < kTwo23)) return v;
+  const float magic = std::copysign(kTwo23, v);
+  volatile float shifted = v + magic;  // volatile: keep the compiler from folding the pair
+  return std::copysign(shifted - magic, v);
 #endif
 }
 
-// Round half to even in double precision (nearest sampling of float64 images).
+// Round half to even in double precision (nearest sampling of float64 images), as above with 2^52.
 GEOMAUG_HD double round_even(double v) {
 #if defined(__CUDA_ARCH__)
   return rint(v);
 #else
-  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
-  if (!(std::fabs(v) < 2251799813685248.0)) return v;
-  volatile double shifted = v + kMagic;
-  return shifted - kMagic;
+  constexpr double kTwo52 = 4503599627370496.0;
+  if (!(std::fabs(v) < kTwo52)) return v;
+  const double magic = std::copysign(kTwo52, v);
+  volatile double shifted = v + magic;
+  return std::copysign(shifted - magic, v);
 #endif
 }
 
