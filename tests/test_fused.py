@@ -165,11 +165,12 @@ def run_isas(img, mats, size, **kw):
 @pytest.mark.parametrize("kind", ["hwc_view", "hwc_crop", "channels_last", "contiguous",
                                   "strided"])
 @pytest.mark.parametrize("border", BORDERS)
-def test_cpu_variants_are_bit_identical(rng, kind, border):
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_cpu_variants_are_bit_identical(rng, kind, border, interpolation):
     """Every variant runs the same float operations in the same order (the SIMD resample of
-    interleaved uint8 RGB and of planar rows, their edge and far-fill lanes, the colour blocks,
-    the grey sums): equal outputs, not merely close ones, and each within tolerance of the
-    PyTorch path.  Widths cover no full block, one partial block and tails after 8 and 16
+    interleaved uint8 RGB and of planar rows, the SIMD nearest of any layout, their edge and
+    far-fill lanes, the colour blocks, the grey sums): equal outputs, not merely close ones, and
+    each within tolerance of the PyTorch path.  Widths cover no full block, one partial block and tails after 8 and 16
     lanes; W = 3 is the narrowest image the 8-byte row loads take, W = 2 / H = 2 the narrowest
     with interior pixels."""
     for C, B, H, W, oh, ow in ((3, 2, 40, 50, 37, 61), (3, 1, 23, 3, 9, 7), (3, 2, 5, 9, 20, 33),
@@ -183,7 +184,7 @@ def test_cpu_variants_are_bit_identical(rng, kind, border):
         fill = rng.uniform(0, 255, C).tolist()
         order = "BGR" if rng.random() < 0.5 else "RGB"
         base = dict(border=border, fill=fill, color_ops=ops, color_factors=factors,
-                    contrast_means=means * 255, channel_order=order)
+                    contrast_means=means * 255, channel_order=order, interpolation=interpolation)
         norm = geomaug.color.IMAGENET_MEAN if C == 3 else 0.45
         for extra in (dict(mean=norm, std=geomaug.color.IMAGENET_STD if C == 3 else 0.2),
                       dict(), dict(out_dtype=torch.float32),
@@ -200,8 +201,27 @@ def test_cpu_variants_are_bit_identical(rng, kind, border):
 
 
 @needs_ext
+@pytest.mark.parametrize("kind", ["hwc_view", "channels_last", "contiguous", "strided"])
 @pytest.mark.parametrize("border", BORDERS)
-def test_border_rule_far_outside(rng, border):
+def test_nearest_without_colour_is_the_nearest_warp(rng, kind, border):
+    """uint8 in, uint8 out, no colour steps: every variant's nearest resample reads exactly the
+    pixels (and fill) of geomaug.warp's nearest mode, C = 1..4, B > 1, odd widths."""
+    for C in (1, 2, 3, 4):
+        B, H, W = 3, int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        img = layout(random_image(rng, B, C, H, W, torch.uint8), kind)
+        mats = random_affine(rng, B, H, W, (27, 37), scale=(0.5, 2.0))
+        fill = rng.integers(0, 256, C).tolist()
+        want = geomaug.warp(img, mats, (27, 37), interpolation="nearest", fill=fill, border=border)
+        outs = run_isas(img, mats, (27, 37), interpolation="nearest", fill=fill, border=border)
+        for isa, got in outs.items():
+            assert got.dtype == torch.uint8
+            assert torch.equal(got, want), (isa, C, kind)
+
+
+@needs_ext
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_border_rule_far_outside(rng, border, interpolation):
     """Points many image sizes outside (reflect's period arithmetic), on images of 1 or 2
     pixels per side, and at either side of the 2^22 limit of the vectorised border rule: every
     variant equal, and equal to the PyTorch path within tolerance."""
@@ -218,7 +238,8 @@ def test_border_rule_far_outside(rng, border):
         inverse = torch.tensor([[c, -s, shift[0]], [s, c, shift[1]], [0, 0, 1]], dtype=torch.float64)
         M = torch.linalg.inv(inverse)[None].contiguous()
         size = (int(rng.integers(1, 30)), int(rng.integers(1, 60)))
-        kw = dict(border=border, fill=rng.uniform(0, 255, C).tolist(), out_dtype=torch.float32)
+        kw = dict(border=border, fill=rng.uniform(0, 255, C).tolist(), out_dtype=torch.float32,
+                  interpolation=interpolation)
         outs = run_isas(img, M, size, **kw)
         with backend("torch"):
             want = fused.augment(img, M, size, **kw)

@@ -52,7 +52,8 @@ struct Job {
   const int* first;               // B: index of the measured contrast step, or S
   int ri, bi;                     // red / blue channel
   int64_t stride;                 // row buffer stride (floats)
-  int layout;  // SimdLayout: the SIMD resample this source takes (kOther: none)
+  int layout;  // SimdLayout: the SIMD bilinear resample this source takes (kOther: none)
+  bool offsets32;  // uint8 source, element offsets below 2^31, strides >= 0: the SIMD nearest
 };
 
 // uint8 sources the SIMD variants resample N pixels at a time (32-bit offsets): 3 interleaved
@@ -269,6 +270,7 @@ struct V {
         _mm256_add_epi32(_mm256_set1_epi32(x), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
   }
   static I trunc(F v) { return _mm256_cvttps_epi32(v); }
+  static I round_i(F v) { return _mm256_cvtps_epi32(v); }  // the MXCSR mode, as round_even
   static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
   static M ge(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
   static M lt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
@@ -429,6 +431,7 @@ struct V {
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
   }
   static I trunc(F v) { return _mm512_cvttps_epi32(v); }
+  static I round_i(F v) { return _mm512_cvtps_epi32(v); }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
   static M ge(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
   static M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
@@ -524,6 +527,16 @@ template <int NC, int ISA, typename T, typename O>
 GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t oy, float* buf,
                                         int64_t st, float* scratch) {
 #ifdef GEOMAUG_HAVE_X86_VARIANTS
+  if constexpr (ISA != kIsaBaseline && std::is_same_v<T, uint8_t>) {
+    const InverseMap<float>& im = job.maps[b];
+    if (job.offsets32 && job.p.interp == kNearest && im.ok && im.affine) {
+      const uint8_t* plane = job.src + b * job.s.s_b;
+      if constexpr (ISA == kIsaAvx2)
+        return avx2::nearest_fast<NC>(job, plane, im, oy, buf, st);
+      else
+        return avx512::nearest_fast<NC>(job, plane, im, oy, buf, st);
+    }
+  }
   if constexpr (ISA != kIsaBaseline && NC == 3 && std::is_same_v<T, uint8_t>) {
     const InverseMap<float>& im = job.maps[b];
     if (job.layout != kOther && job.p.interp == kBilinear && im.ok && im.affine) {
@@ -742,13 +755,15 @@ void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matr
   // row).
   const int64_t extent = (s.H - 1) * s.s_h + (s.W - 1) * s.s_w + (s.C - 1) * s.s_c + 8;
   int layout = kOther;
+  const bool offsets32 = std::is_same_v<T, uint8_t> && extent < (int64_t(1) << 31) - 64 &&
+                         s.s_h >= 0 && s.s_w >= 0 && s.s_c >= 0;
   if (std::is_same_v<T, uint8_t> && extent < (int64_t(1) << 31) - 64 && s.s_h >= 0 && s.s_c >= 0) {
     if (s.C == 3 && s.s_c == 1 && s.s_w == 3 && s.W >= 3 && s.s_h >= 8) layout = kInterleaved3;
     else if (s.s_w == 1 && s.s_h >= 2) layout = kPlanar;
   }
   Job<T, O> job{src, dst, s, params, maps.data(), steps.data(), first.data(),
                 params.order == kBGR ? 2 : 0, params.order == kBGR ? 0 : 2,
-                (s.OW + 15) / 16 * 16, layout};
+                (s.OW + 15) / 16 * 16, layout, offsets32};
   if (s.C == 3) run_all<3>(job, steps, any_measured, isa, parallel_for);
   else if (s.C == 1) run_all<1>(job, steps, any_measured, isa, parallel_for);
   else run_all<0>(job, steps, any_measured, isa, parallel_for);

@@ -199,6 +199,62 @@ void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
   resample_span<NC>(job, plane, im, oy, ox, s.OW, buf, st);
 }
 
+// Row oy of a uint8 image, nearest, affine, N pixels at a time into buf (C planes of stride st):
+// sample_point's nearest rule for points finite and within 2^22 of the origin -- the pixel
+// round_even(s), clamped inside the image's area, the border mode's (border_map) outside it,
+// the fill where that reads nothing -- with the bytes loaded one by one (any C <= 4, any
+// non-negative strides); other points through point_values.
+template <int NC, typename O>
+void nearest_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const InverseMap<float>& im,
+                  int64_t oy, float* buf, int64_t st) {
+  const AugmentShape& s = job.s;
+  const int C = NC > 0 ? NC : static_cast<int>(s.C);
+  const float fy = static_cast<float>(oy);
+  const float rx = im.m[1] * fy + im.m[2], ry = im.m[4] * fy + im.m[5];
+  const F m0 = V::set1(im.m[0]), m3 = V::set1(im.m[3]), vrx = V::set1(rx), vry = V::set1(ry);
+  const F lo = V::set1(-0.5f), big = V::set1(4194304.f), minus_big = V::set1(-4194304.f);
+  const F xhi = V::set1(static_cast<float>(s.W) - 0.5f), yhi = V::set1(static_cast<float>(s.H) - 0.5f);
+  const I sh = V::seti(static_cast<int32_t>(s.s_h)), sw = V::seti(static_cast<int32_t>(s.s_w));
+  const I none = V::seti(-1);
+  const int32_t W = static_cast<int32_t>(s.W), H = static_cast<int32_t>(s.H);
+  const int64_t sc = s.s_c;
+  const int32_t ow = static_cast<int32_t>(s.OW);
+  int32_t ox = 0;
+  for (; ox + N <= ow; ox += N) {
+    const F x = V::columns(ox);
+    const F sx = V::add(V::mul(m0, x), vrx), sy = V::add(V::mul(m3, x), vry);
+    const M near = V::mand(V::mand(V::lt(sx, big), V::lt(minus_big, sx)),
+                           V::mand(V::lt(sy, big), V::lt(minus_big, sy)));  // NaN: false
+    const M inside = V::mand(V::mand(V::ge(sx, lo), V::le(sx, xhi)),
+                             V::mand(V::ge(sy, lo), V::le(sy, yhi)));
+    const I xi = border_map(V::round_i(sx), W, inside, job.p.border);
+    const I yi = border_map(V::round_i(sy), H, inside, job.p.border);
+    const M valid = V::mand(near, V::mand(V::lt_i(none, xi), V::lt_i(none, yi)));
+    alignas(64) int32_t off[N];
+    V::store_i(off, V::keep(valid, V::add_i(V::mul_i(yi, sh), V::mul_i(xi, sw))));
+    alignas(64) int32_t bytes[4][N];  // [channel][lane]; lanes without a pixel read byte 0
+    for (int j = 0; j < N; ++j) {
+      const uint8_t* q = plane + off[j];
+      for (int c = 0; c < C; ++c) bytes[c][j] = q[c * sc];
+    }
+    for (int c = 0; c < C; ++c)
+      V::store(buf + c * st + ox,
+               V::select(valid, V::to_float(V::load_i(bytes[c])), V::set1(job.p.fill[c])));
+    if (unsigned rest = ~V::bits(near) & kAllLanes) {
+      alignas(64) float xs[N], ys[N];
+      V::store(xs, sx);
+      V::store(ys, sy);
+      for (; rest; rest &= rest - 1) {
+        const int j = __builtin_ctz(rest);
+        float p[4];
+        point_values<NC>(job, plane, xs[j], ys[j], false, p);
+        for (int c = 0; c < C; ++c) buf[c * st + ox + j] = p[c];
+      }
+    }
+  }
+  resample_span<NC>(job, plane, im, oy, ox, s.OW, buf, st);
+}
+
 // Grey value of a block (pixel_gray; channels in memory order, bgr: red is channel 2).
 GEOMAUG_ALWAYS_INLINE F gray_block(const F* v, int C, bool bgr) {
   if (C != 3) return v[0];
