@@ -539,15 +539,17 @@ GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t
         return avx512::nearest_fast<NC>(job, plane, im, oy, buf, st);
     }
   }
-  if constexpr (ISA != kIsaBaseline && NC == 3 && std::is_same_v<T, uint8_t>) {
+  if constexpr (ISA != kIsaBaseline && std::is_same_v<T, uint8_t>) {
     const InverseMap<float>& im = job.maps[b];
     if (job.layout != kOther && job.p.interp == kBilinear && im.ok && im.affine) {
       const uint8_t* plane = job.src + b * job.s.s_b;
-      if (job.layout == kInterleaved3) {
-        if constexpr (ISA == kIsaAvx2)
-          return avx2::resample_fast<3, kInterleaved3>(job, plane, im, oy, buf, st);
-        else
-          return avx512::resample_fast<3, kInterleaved3>(job, plane, im, oy, buf, st);
+      if constexpr (NC == 3) {
+        if (job.layout == kInterleaved3) {
+          if constexpr (ISA == kIsaAvx2)
+            return avx2::resample_fast<3, kInterleaved3>(job, plane, im, oy, buf, st);
+          else
+            return avx512::resample_fast<3, kInterleaved3>(job, plane, im, oy, buf, st);
+        }
       }
       if constexpr (ISA == kIsaAvx2)
         return avx2::resample_fast<NC, kPlanar>(job, plane, im, oy, buf, st);
