@@ -8,11 +8,11 @@
 //
 // Variants (picked per call): the baseline is plain loops the compiler vectorises for the target
 // it is built for (any CPU); AVX2 and AVX-512 run augment_cpu_simd.h's row pipeline on 8 / 16
-// pixels at a time in registers -- a vectorised bilinear resample of uint8 RGB (interleaved as
-// numpy HWC / channels-last, W1-CPU's input; planar rows as CHW tensors) and a vectorised
-// nearest of uint8 in any layout, with the border rule in SIMD too, the colour blocks,
-// normalisation and grey sums (float sources, other channel counts and projective maps take
-// the per-pixel path).  Every variant computes the same
+// pixels at a time in registers -- a vectorised bilinear resample of uint8 (interleaved RGB as
+// numpy HWC / channels-last, W1-CPU's input; planar rows of any channel count as CHW tensors or
+// (H, W) arrays) and a vectorised nearest of uint8 in any layout, with the border rule in SIMD
+// too, the colour blocks, normalisation and grey sums (float sources, other interleaved layouts
+// such as HWC RGBA, and projective maps take the per-pixel path).  Every variant computes the same
 // float operations in the same order as augment_math.h and the PyTorch path (no fused
 // multiply-adds; the one FMA pair computes an exact division): their outputs are equal.
 #include <algorithm>
