@@ -160,8 +160,11 @@ def test_same_seed_same_result_and_replay(rng):
 
 
 def test_batch_equals_one_by_one(rng):
+    """Each sample replayed alone gives its row of the batch: the same matrix to the bit (one
+    sample is computed on floats, a batch on arrays), image within float rounding."""
     t = T.Compose([T.ColorJitter(0.5, 0.5, 0.5, 0.2), T.RandomGrayscale(0.5), T.HorizontalFlip(flip_pairs=[(0, 1)]),
-                   T.RandomScale((0.6, 1.8)), T.RandomAffine(20, shear=10), T.RandomCrop((11, 9))])
+                   T.RandomScale((0.6, 1.8)), T.RandomAffine(20, translate=(0.1, 0.2), shear=10),
+                   T.Rotate(15), T.RandomCrop((11, 9))])
     B = 5
     x = _img(rng, (B, 3, 16, 13))
     m = torch.from_numpy(rng.integers(0, 4, (B, 16, 13))).to(torch.uint8)

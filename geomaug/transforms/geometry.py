@@ -41,9 +41,25 @@ def _np(v) -> np.ndarray:
 _LAST_ROW = np.array([[0.0], [0.0], [1.0]])
 
 
+def _one(vals) -> tuple[list, bool] | None:
+    """When every value holds one number (one sample, or scalars): them as Python floats, and
+    whether any was an array with a batch dimension; else None.  A call on one sample computes
+    its matrix on floats: numpy's cost per operation on 1-element arrays is several times the
+    work, and numpy's ufuncs give floats the same results as arrays."""
+    if not all(isinstance(v, float) or v.size == 1 for v in vals):  # numpy scalars are floats
+        return None
+    return ([v if isinstance(v, float) else v.item() for v in vals],
+            any(not isinstance(v, float) and v.ndim for v in vals))
+
+
 def _affine(a, b, c, d, tx, ty) -> np.ndarray:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
-    vals = [v if type(v) is float else _np(v) for v in (a, b, tx, c, d, ty)]
+    vals = [v if isinstance(v, float) else _np(v) for v in (a, b, tx, c, d, ty)]
+    one = _one(vals)
+    if one is not None:
+        f, batched = one
+        m = np.array([f[:3], f[3:], [0.0, 0.0, 1.0]])
+        return m[None] if batched else m
     out = np.empty((*np.broadcast(*vals).shape, 3, 3))
     rows = out.reshape(-1, 9).T  # (9, B) view, entry k of every matrix in row k: cheap to fill
     for k, v in enumerate(vals):
@@ -81,19 +97,28 @@ def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
     torchvision's ``rotate``; ``shear_x``/``shear_y`` in degrees (x' = x + tan(shear_x)·y, then
     y' = y + tan(shear_y)·x); ``tx``/``ty`` in pixels.  All ``(B,)``.
     """
-    t = np.deg2rad(_np(angle))
+    vals = [_np(v) for v in (angle, scale, shear_x, shear_y, tx, ty, h, w)]
+    one = _one(vals)
+    if one is None:
+        return _centered_affine(*vals)
+    m = _centered_affine(*one[0])
+    return m[None] if one[1] else m
+
+
+def _centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
+    t = np.deg2rad(angle)
     cos, sin = np.cos(t), np.sin(t)
-    kx = np.tan(np.deg2rad(_np(shear_x)))
-    ky = np.tan(np.deg2rad(_np(shear_y)))
-    s = _np(scale)
+    kx = np.tan(np.deg2rad(shear_x))
+    ky = np.tan(np.deg2rad(shear_y))
+    s = scale
     # R = [[cos, sin], [-sin, cos]] (CCW on screen), Sh = [[1, kx], [ky, 1 + kx·ky]], S = s·I.
     a = s * (cos + sin * ky)
     b = s * (cos * kx + sin * (1 + kx * ky))
     c = s * (-sin + cos * ky)
     d = s * (-sin * kx + cos * (1 + kx * ky))
-    cx = (_np(w) - 1) / 2
-    cy = (_np(h) - 1) / 2
-    return _affine(a, b, c, d, cx - a * cx - b * cy + _np(tx), cy - c * cx - d * cy + _np(ty))
+    cx = (w - 1) / 2
+    cy = (h - 1) / 2
+    return _affine(a, b, c, d, cx - a * cx - b * cy + tx, cy - c * cx - d * cy + ty)
 
 
 def mirrors(matrix):
