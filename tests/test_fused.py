@@ -166,25 +166,27 @@ def run_isas(img, mats, size, **kw):
                                   "strided"])
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
-def test_cpu_variants_are_bit_identical(rng, kind, border, interpolation):
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_cpu_variants_are_bit_identical(rng, kind, border, interpolation, dtype):
     """Every variant runs the same float operations in the same order (the SIMD resample of
-    interleaved uint8 RGB and of planar rows, the SIMD nearest of any layout, their edge and
-    far-fill lanes, the colour blocks, the grey sums): equal outputs, not merely close ones, and
-    each within tolerance of the PyTorch path.  Widths cover no full block, one partial block and tails after 8 and 16
-    lanes; W = 3 is the narrowest image the 8-byte row loads take, W = 2 / H = 2 the narrowest
-    with interior pixels."""
+    interleaved uint8 RGB, of planar uint8 rows and of float32 by gathers, the SIMD nearest of
+    any layout, their edge and far-fill lanes, the colour blocks, the grey sums): equal outputs,
+    not merely close ones, and each within tolerance of the PyTorch path.  Widths cover no full
+    block, one partial block and tails after 8 and 16 lanes; W = 3 is the narrowest image the
+    8-byte row loads take, W = 2 / H = 2 the narrowest with interior pixels."""
+    bound = 255.0 if dtype == torch.uint8 else 1.0
     for C, B, H, W, oh, ow in ((3, 2, 40, 50, 37, 61), (3, 1, 23, 3, 9, 7), (3, 2, 5, 9, 20, 33),
                                (3, 1, 64, 64, 1, 16), (3, 2, 31, 29, 17, 25),
                                (1, 2, 30, 41, 29, 35), (1, 1, 2, 2, 5, 18),
                                (4, 2, 19, 26, 23, 40), (3, 1, 2, 7, 17, 17)):
-        img = layout(random_image(rng, B, C, H, W, torch.uint8), kind)
+        img = layout(random_image(rng, B, C, H, W, dtype), kind)
         mats = zoom_out_matrices(rng, B, H, W, oh, ow)
         mats[0] = random_affine(rng, 1, H, W, (oh, ow), scale=(1.0, 1.75))[0]  # mostly interior
         ops, factors, means = random_program(rng, B, int(rng.integers(1, 6)), C)
-        fill = rng.uniform(0, 255, C).tolist()
+        fill = rng.uniform(0, bound, C).tolist()
         order = "BGR" if rng.random() < 0.5 else "RGB"
         base = dict(border=border, fill=fill, color_ops=ops, color_factors=factors,
-                    contrast_means=means * 255, channel_order=order, interpolation=interpolation)
+                    contrast_means=means * bound, channel_order=order, interpolation=interpolation)
         norm = geomaug.color.IMAGENET_MEAN if C == 3 else 0.45
         for extra in (dict(mean=norm, std=geomaug.color.IMAGENET_STD if C == 3 else 0.2),
                       dict(), dict(out_dtype=torch.float32),
@@ -197,7 +199,7 @@ def test_cpu_variants_are_bit_identical(rng, kind, border, interpolation):
             with backend("torch"):
                 want = fused.augment(img, mats, (oh, ow), **kw)
             assert_close(outs["baseline"], want, 1.0 if extra.get("mean") or
-                         extra.get("out_dtype") != torch.float32 else 255.0)
+                         extra.get("out_dtype") != torch.float32 else bound)
 
 
 @needs_ext
@@ -221,14 +223,15 @@ def test_nearest_without_colour_is_the_nearest_warp(rng, kind, border):
 @needs_ext
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
-def test_border_rule_far_outside(rng, border, interpolation):
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_border_rule_far_outside(rng, border, interpolation, dtype):
     """Points many image sizes outside (reflect's period arithmetic), on images of 1 or 2
     pixels per side, and at either side of the 2^22 limit of the vectorised border rule: every
     variant equal, and equal to the PyTorch path within tolerance."""
     for trial in range(24):
         H, W = (int(v) for v in rng.integers(1, 7, 2))
         C = 3 if trial % 2 == 0 else int(rng.choice([1, 3]))
-        img = random_image(rng, 1, C, H, W, torch.uint8)
+        img = random_image(rng, 1, C, H, W, dtype)
         img = layout(img, "hwc_view") if trial % 2 == 0 else img
         scale, angle = 10 ** rng.uniform(-3, 1), rng.uniform(0, 2 * math.pi)
         shift = [rng.choice([-1, 1]) * 10 ** rng.uniform(0, 7.2) for _ in range(2)]
@@ -245,7 +248,7 @@ def test_border_rule_far_outside(rng, border, interpolation):
             want = fused.augment(img, M, size, **kw)
         for isa in ISAS:
             assert torch.equal(outs[isa], outs["baseline"]), (isa, trial)
-        assert_close(outs["baseline"], want, 255.0)
+        assert_close(outs["baseline"], want, 255.0 if dtype == torch.uint8 else 1.0)
 
 
 @needs_ext
