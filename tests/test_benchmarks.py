@@ -104,3 +104,19 @@ def test_w1_cpu_check_rejects_unnormalised_or_misshaped_output():
     assert not w1.check_output("x", "t", (good[0], good[1].float(), good[2]), None)["ok"]
     assert not w1.check_output("x", "t", (good[0], good[1], torch.zeros(67, 2)), None)["ok"]
     assert not w1.check_output("x", "t", good, 1)["ok"]  # a batch of 1 needs the leading B
+
+
+@pytest.mark.skipif(not _importable("cv2"), reason="OpenCV (a benchmark peer) is not installed")
+@pytest.mark.parametrize("extra", [[], ["--interpolation", "nearest", "--dtype", "float32"],
+                                   ["--channels", "1", "--chw"]])
+def test_augment_kernel_benchmark_runs_each_input_kind(extra):
+    """The fused kernel vs cv2.warpAffine micro-benchmark, for the inputs the SIMD rows take: it
+    prints cv2's row and one row per programme and variant the CPU runs."""
+    if not hasattr(torch.ops.geomaug, "augment"):
+        pytest.skip("the extension is not built")
+    r = subprocess.run([sys.executable, "-m", "benchmarks.augment_kernel", "--reps", "1",
+                        "--matrices", "1", "--isa", "baseline", *extra], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rows = [line for line in r.stdout.splitlines() if line.endswith(tuple("0123456789"))]
+    assert rows[0].startswith("cv2.warpAffine") and len(rows) >= 2, r.stdout
