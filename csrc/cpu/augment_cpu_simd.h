@@ -63,9 +63,9 @@ GEOMAUG_ALWAYS_INLINE F load_held(const float* p) { return V::load(p); }
 // Lanes `lanes` of a block by sample_point's rule off its interior fast path (points finite and
 // within 2^22 of the origin: no clamp_far, exact float <-> int): tap indices and weights in
 // SIMD, the taps' bytes loaded one by one, blended into v.
-template <int NC, typename O>
-GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_t* plane, F sx,
-                                        F sy, M lanes, F* v) {
+template <int NC, typename T, typename O>
+GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<T, O>& job, const T* plane, F sx, F sy, M lanes,
+                                        F* v) {
   const AugmentShape& s = job.s;
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
   const int32_t W = static_cast<int32_t>(s.W), H = static_cast<int32_t>(s.H);
@@ -90,20 +90,22 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_
     const I o = V::add_i(V::mul_i(y, sh), V::mul_i(x, sw));
     V::store_i(off[t], V::select_i(valid[t], o, V::seti(0)));
   }
-  alignas(64) int32_t bytes[4][4][N];  // [tap][channel][lane]
+  // [tap][channel][lane]: the values as the source holds them (bytes widened to int32)
+  using Held = std::conditional_t<std::is_same_v<T, uint8_t>, int32_t, float>;
+  alignas(64) Held held[4][4][N];
   const int64_t sc = s.s_c;
   for (unsigned b = V::bits(lanes); b; b &= b - 1) {
     const int j = __builtin_ctz(b);
     for (int t = 0; t < 4; ++t) {
-      const uint8_t* q = plane + off[t][j];
-      for (int c = 0; c < C; ++c) bytes[t][c][j] = q[c * sc];
+      const T* q = plane + off[t][j];
+      for (int c = 0; c < C; ++c) held[t][c][j] = q[c * sc];
     }
   }
   for (int c = 0; c < C; ++c) {
     const F f = V::set1(job.p.fill[c]);
     F tap[4];
     for (int t = 0; t < 4; ++t)
-      tap[t] = V::select(valid[t], V::to_float(V::load_i(bytes[t][c])), f);
+      tap[t] = V::select(valid[t], load_held(held[t][c]), f);
     v[c] = V::select(lanes, weighted_sum(w, tap[0], tap[1], tap[2], tap[3]), v[c]);
   }
 }
@@ -117,9 +119,9 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<uint8_t, O>& job, const uint8_
 //  - kPlanar: per channel, the two taps of row y0 and of row y0 + 1 as one 32-bit lane.
 // Far-outside pixels with a constant border: the fill sum, vectorised; the border band and the
 // other border modes: border_lanes; non-finite or huge source points: point_values, one by one.
-template <int NC, int LAYOUT, typename O>
-void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const InverseMap<float>& im,
-                   int64_t oy, float* buf, int64_t st) {
+template <int NC, int LAYOUT, typename T, typename O>
+void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>& im, int64_t oy,
+                   float* buf, int64_t st) {
   const AugmentShape& s = job.s;
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
   const float fy = static_cast<float>(oy);
@@ -130,6 +132,7 @@ void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
   const F wf = V::set1(static_cast<float>(s.W)), hf = V::set1(static_cast<float>(s.H));
   const bool far_fill = job.p.border == kConstant;
   const int32_t sh = static_cast<int32_t>(s.s_h), sc = static_cast<int32_t>(s.s_c);
+  const int32_t sw = static_cast<int32_t>(s.s_w);
   const int32_t ow = static_cast<int32_t>(s.OW);
   int32_t ox = 0;
   for (; ox + N <= ow; ox += N) {
@@ -143,9 +146,17 @@ void resample_fast(const Job<uint8_t, O>& job, const uint8_t* plane, const Inver
       const I x0 = V::trunc(sx), y0 = V::trunc(sy);  // >= 0: floor
       F w[4];
       bilinear_weights(V::sub(sx, V::to_float(x0)), V::sub(sy, V::to_float(y0)), w);
-      I off = V::template offsets<LAYOUT == kInterleaved3 ? 3 : 1>(x0, y0, sh);
+      I off = LAYOUT == kGatherFloat
+                  ? V::add_i(V::mul_i(y0, V::seti(sh)), V::mul_i(x0, V::seti(sw)))
+                  : V::template offsets<LAYOUT == kInterleaved3 ? 3 : 1>(x0, y0, sh);
       if (inb != kAllLanes) off = V::keep(in, off);  // the other lanes read pixel 0, unused
-      if constexpr (LAYOUT == kInterleaved3) {
+      if constexpr (LAYOUT == kGatherFloat) {  // one gather per tap and channel
+        for (int c = 0; c < C; ++c) {
+          const float* q = plane + c * sc;
+          v[c] = weighted_sum(w, V::gather(q, off), V::gather(q + sw, off), V::gather(q + sh, off),
+                              V::gather(q + sh + sw, off));
+        }
+      } else if constexpr (LAYOUT == kInterleaved3) {
         I q[4];  // top row bytes: R0 G0 B0 R1 | G1 B1 . . ; bottom: . . R0 G0 | B0 R1 G1 B1
         V::rows8(plane, plane + sh - 2, off, q);
         v[0] = weighted_sum(w, V::byte<0>(q[0]), V::byte<3>(q[0]), V::byte<2>(q[2]),
