@@ -10,10 +10,10 @@
 // it is built for (any CPU); AVX2 and AVX-512 run augment_cpu_simd.h's row pipeline on 8 / 16
 // pixels at a time in registers -- a vectorised bilinear resample of uint8 (interleaved RGB as
 // numpy HWC / channels-last, W1-CPU's input; planar rows of any channel count as CHW tensors or
-// (H, W) arrays), of float32 with interleaved channels by AVX-512 gathers, and a vectorised
-// nearest of any layout, with the border rule in SIMD too, the colour blocks, normalisation and grey sums
-// (planar float rows, interleaved uint8 other than RGB such as HWC RGBA, and projective maps
-// take the per-pixel path).  Every variant computes the same
+// (H, W) arrays), AVX-512 gathers for float32 with interleaved channels, and a vectorised nearest
+// of uint8 and float32 in any layout, with the border rule in SIMD too -- then the colour blocks,
+// normalisation and grey sums.  Other bilinear float32 sources, interleaved uint8 other than RGB
+// (HWC RGBA) and projective maps are resampled pixel by pixel.  Every variant computes the same
 // float operations in the same order as augment_math.h and the PyTorch path (no fused
 // multiply-adds; the one FMA pair computes an exact division): their outputs are equal.
 #include <algorithm>
@@ -561,8 +561,10 @@ GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t
         return avx512::resample_fast<NC, kPlanar>(job, plane, im, oy, buf, st);
     }
   }
-  // Measured on the project's Xeon (W1 matrices, float32 HWC): AVX-512's gathers 0.9x the
-  // per-pixel resample's time (0.65x on other matrices), AVX2's 1.3x: AVX2 keeps the per-pixel path.
+  // Measured on the project's Xeon (python -m benchmarks.augment_kernel --dtype float32, W1's
+  // matrices): AVX-512's gathers take 0.85x the time of its per-pixel resample, AVX2's 1.3x, so
+  // AVX2 keeps the per-pixel path.  (Either is still slower than the baseline variant's per-pixel
+  // path on this CPU, whose clock drops under AVX-512: float32 bilinear is not a SIMD case yet.)
   if constexpr (ISA == kIsaAvx512 && std::is_same_v<T, float>) {
     const InverseMap<float>& im = job.maps[b];
     if (job.layout == kGatherFloat && job.p.interp == kBilinear && im.ok && im.affine)
