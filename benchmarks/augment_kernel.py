@@ -25,8 +25,9 @@ MEAN, STD = {1: [0.45], 3: [0.485, 0.456, 0.406], 4: [0.485, 0.456, 0.406, 0.5]}
     {1: [0.225], 3: [0.229, 0.224, 0.225], 4: [0.229, 0.224, 0.225, 0.25]}
 # name -> (codes, factors): brightness 1, contrast 2 (mean measured in the kernel), saturation 3
 # (RGB only: the programmes with it run on three channels)
-PROGRAMMES = {"normalise only": ([], []), "b, s": ([1, 3], [1.2, 0.8]), "b, c": ([1, 2], [1.2, 0.7]),
-              "b, c, s": ([1, 2, 3], [1.2, 0.7, 0.8]), "s, c, b": ([3, 2, 1], [0.8, 1.3, 0.9])}
+PROGRAMMES = {"normalise only": ([], []), "b, s": ([1, 3], [1.2, 0.8]),
+              "b, c": ([1, 2], [1.2, 0.7]), "b, c, s": ([1, 2, 3], [1.2, 0.7, 0.8]),
+              "s, c, b": ([3, 2, 1], [0.8, 1.3, 0.9])}
 BORDERS = {"constant": 0, "replicate": 1, "reflect": 2}
 
 

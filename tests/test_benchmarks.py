@@ -120,3 +120,15 @@ def test_augment_kernel_benchmark_runs_each_input_kind(extra):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     rows = [line for line in r.stdout.splitlines() if line.endswith(tuple("0123456789"))]
     assert rows[0].startswith("cv2.warpAffine") and len(rows) >= 2, r.stdout
+
+
+def test_w1_overhead_breakdown_runs():
+    """The W1-CPU time breakdown (Compose stubbed, kernels alone, whole call) runs and restores
+    the real ops afterwards."""
+    if not hasattr(torch.ops.geomaug, "augment"):
+        pytest.skip("the extension is not built")
+    r = subprocess.run([sys.executable, "-m", "benchmarks.w1_overhead", "--calls", "3"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for label in ("whole call", "the two kernel calls", "Compose, kernels stubbed"):
+        assert label in r.stdout, r.stdout

@@ -562,9 +562,9 @@ GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t
     }
   }
   // Measured on the project's Xeon (python -m benchmarks.augment_kernel --dtype float32, W1's
-  // matrices): AVX-512's gathers take 0.85x the time of its per-pixel resample, AVX2's 1.3x, so
-  // AVX2 keeps the per-pixel path.  (Either is still slower than the baseline variant's per-pixel
-  // path on this CPU, whose clock drops under AVX-512: float32 bilinear is not a SIMD case yet.)
+  // matrices): AVX-512's gathers take 0.85-0.95x the time of its per-pixel resample, AVX2's
+  // 1.3x, so AVX2 keeps the per-pixel path.  (Neither beats the baseline variant's per-pixel path
+  // on this CPU, whose clock drops under AVX-512: float32 bilinear is not a SIMD case yet.)
   if constexpr (ISA == kIsaAvx512 && std::is_same_v<T, float>) {
     const InverseMap<float>& im = job.maps[b];
     if (job.layout == kGatherFloat && job.p.interp == kBilinear && im.ok && im.affine)

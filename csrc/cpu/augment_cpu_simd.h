@@ -228,7 +228,8 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
   const float rx = im.m[1] * fy + im.m[2], ry = im.m[4] * fy + im.m[5];
   const F m0 = V::set1(im.m[0]), m3 = V::set1(im.m[3]), vrx = V::set1(rx), vry = V::set1(ry);
   const F lo = V::set1(-0.5f), big = V::set1(4194304.f), minus_big = V::set1(-4194304.f);
-  const F xhi = V::set1(static_cast<float>(s.W) - 0.5f), yhi = V::set1(static_cast<float>(s.H) - 0.5f);
+  const F xhi = V::set1(static_cast<float>(s.W) - 0.5f);
+  const F yhi = V::set1(static_cast<float>(s.H) - 0.5f);
   const I sh = V::seti(static_cast<int32_t>(s.s_h)), sw = V::seti(static_cast<int32_t>(s.s_w));
   const I none = V::seti(-1);
   const int32_t W = static_cast<int32_t>(s.W), H = static_cast<int32_t>(s.H);
