@@ -190,7 +190,9 @@ def use_extension(op: str, device: torch.device) -> bool:
     chosen = mode()
     if chosen == "torch":
         return False
-    reason = unavailable_reason(torch.device(device))
+    if not isinstance(device, torch.device):
+        device = torch.device(device)
+    reason = unavailable_reason(device)
     if not reason:
         return True
     if chosen == "ext":

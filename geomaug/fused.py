@@ -141,11 +141,12 @@ def run(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], fill: 
                                  out_dtype, interpolation=interpolation, border=border,
                                  channel_order=channel_order)
     dev = src.device
+    if dev.type != "cpu":
+        ops, factors, means = ops.to(dev), factors.to(dev), means.to(dev)
     mean, std = (None, None) if normalize is None else (normalize[0].tolist(),
                                                         normalize[1].tolist())
     return _ops.augment(src, matrices, size[0], size[1], interpolation, border, fill.tolist(),
-                        ops.to(dev), factors.to(dev), means.to(dev), channel_order, mean, std,
-                        out_dtype)
+                        ops, factors, means, channel_order, mean, std, out_dtype)
 
 
 def augment_reference(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int],

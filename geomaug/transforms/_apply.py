@@ -70,7 +70,10 @@ def _like_kind(t, kind: str):
 
 def _matrix_like(a: np.ndarray, like):
     """A float64 numpy array as ``like`` is: numpy, or a torch tensor on its device."""
-    return a if isinstance(like, np.ndarray) else torch.from_numpy(a).to(like.device)
+    if isinstance(like, np.ndarray):
+        return a
+    t = torch.from_numpy(a)
+    return t if like.device.type == "cpu" else t.to(like.device)
 
 
 def _image(ctx, img: torch.Tensor, size, settings):

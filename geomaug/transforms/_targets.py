@@ -115,10 +115,10 @@ def _read_mask(mask):
     if isinstance(mask, np.ndarray):
         a = mask if mask.flags.writeable else np.array(mask)  # torch wants writeable memory
         if a.ndim == 2:  # (1, 1, H, W) views made on the numpy side
-            t, back = torch.from_numpy(a[None, None]), lambda o: o.cpu().numpy()[0, 0]
+            t, back = torch.from_numpy(a[None, None]), lambda o: o.numpy()[0, 0]
         elif a.ndim == 3 and a.shape[2] == 1:
             t = torch.from_numpy(a.transpose(2, 0, 1)[None])
-            back = lambda o: o.cpu().numpy()[0].transpose(1, 2, 0)  # noqa: E731
+            back = lambda o: o.numpy()[0].transpose(1, 2, 0)  # noqa: E731
         else:
             fail(f"mask must be (H, W) or (H, W, 1), got shape {a.shape}")
         _check_mask_dtype(t)
