@@ -3,7 +3,8 @@
 // instruction set, inside a target pragma region and a namespace of its own where V is defined
 // (GCC does not inline target-specific helpers into generic templates, so the whole pipeline is
 // compiled per target, as Highway does).  No include guard on purpose.  The row functions
-// (resample_fast, finish_row, gray_row) are called once per row from the generic row drivers.
+// (resample_fast, nearest_fast, finish_row, gray_row) are called once per row from the generic row
+// drivers.
 //
 // Every function computes the float operations of augment_math.h in the same order (no fused
 // multiply-adds: the file that includes this one turns contraction off; div255's explicit pair
@@ -59,6 +60,42 @@ GEOMAUG_ALWAYS_INLINE I border_map(I i, int32_t n, M inside, int border) {
 // N held source values as floats: bytes widened to int32 (exact), or floats as they are.
 GEOMAUG_ALWAYS_INLINE F load_held(const int32_t* p) { return V::to_float(V::load_i(p)); }
 GEOMAUG_ALWAYS_INLINE F load_held(const float* p) { return V::load(p); }
+
+// The source points of output row oy, N columns at a time, as source_point computes them
+// (affine maps): sx = m0 x + (m1 y + m2), sy = m3 x + (m4 y + m5).
+struct RowPoints {
+  F m0, m3, rx, ry;
+  GEOMAUG_ALWAYS_INLINE RowPoints(const InverseMap<float>& im, int64_t oy) {
+    const float fy = static_cast<float>(oy);
+    m0 = V::set1(im.m[0]);
+    m3 = V::set1(im.m[3]);
+    rx = V::set1(im.m[1] * fy + im.m[2]);
+    ry = V::set1(im.m[4] * fy + im.m[5]);
+  }
+  GEOMAUG_ALWAYS_INLINE void at(int32_t ox, F& sx, F& sy) const {
+    const F x = V::columns(ox);
+    sx = V::add(V::mul(m0, x), rx);
+    sy = V::add(V::mul(m3, x), ry);
+  }
+};
+
+// Lanes `rest` of the block at column ox through point_values, one by one (the points the SIMD
+// rule does not take), into buf (C planes of stride st).
+template <int NC, typename T, typename O>
+GEOMAUG_ALWAYS_INLINE void scalar_lanes(const Job<T, O>& job, const T* plane, F sx, F sy,
+                                        unsigned rest, bool far_fill, float* buf, int64_t st,
+                                        int32_t ox) {
+  const int C = NC > 0 ? NC : static_cast<int>(job.s.C);
+  alignas(64) float xs[N], ys[N];
+  V::store(xs, sx);
+  V::store(ys, sy);
+  for (; rest; rest &= rest - 1) {
+    const int j = __builtin_ctz(rest);
+    float p[4];
+    point_values<NC>(job, plane, xs[j], ys[j], far_fill, p);
+    for (int c = 0; c < C; ++c) buf[c * st + ox + j] = p[c];
+  }
+}
 
 // Lanes `lanes` of a block by sample_point's rule off its interior fast path (points finite and
 // within 2^22 of the origin: no clamp_far, exact float <-> int): tap indices and weights in
@@ -124,9 +161,7 @@ void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>
                    float* buf, int64_t st) {
   const AugmentShape& s = job.s;
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
-  const float fy = static_cast<float>(oy);
-  const float rx = im.m[1] * fy + im.m[2], ry = im.m[4] * fy + im.m[5];
-  const F m0 = V::set1(im.m[0]), m3 = V::set1(im.m[3]), vrx = V::set1(rx), vry = V::set1(ry);
+  const RowPoints points(im, oy);
   const F zero = V::zero(), minus1 = V::set1(-1.f);
   const F wl = V::set1(static_cast<float>(s.W - 1)), hl = V::set1(static_cast<float>(s.H - 1));
   const F wf = V::set1(static_cast<float>(s.W)), hf = V::set1(static_cast<float>(s.H));
@@ -136,8 +171,8 @@ void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>
   const int32_t ow = static_cast<int32_t>(s.OW);
   int32_t ox = 0;
   for (; ox + N <= ow; ox += N) {
-    const F x = V::columns(ox);
-    const F sx = V::add(V::mul(m0, x), vrx), sy = V::add(V::mul(m3, x), vry);
+    F sx, sy;
+    points.at(ox, sx, sy);
     const M in = V::mand(V::mand(V::ge(sx, zero), V::ge(sy, zero)),
                          V::mand(V::lt(sx, wl), V::lt(sy, hl)));
     const unsigned inb = V::bits(in);
@@ -199,17 +234,7 @@ void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>
       }
     }
     for (int c = 0; c < C; ++c) V::store(buf + c * st + ox, v[c]);
-    if (rest) {
-      alignas(64) float xs[N], ys[N];
-      V::store(xs, sx);
-      V::store(ys, sy);
-      for (; rest; rest &= rest - 1) {
-        const int j = __builtin_ctz(rest);
-        float p[4];
-        point_values<NC>(job, plane, xs[j], ys[j], far_fill, p);
-        for (int c = 0; c < C; ++c) buf[c * st + ox + j] = p[c];
-      }
-    }
+    if (rest) scalar_lanes<NC>(job, plane, sx, sy, rest, far_fill, buf, st, ox);
   }
   resample_span<NC>(job, plane, im, oy, ox, s.OW, buf, st);
 }
@@ -224,9 +249,7 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
                   float* buf, int64_t st) {
   const AugmentShape& s = job.s;
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
-  const float fy = static_cast<float>(oy);
-  const float rx = im.m[1] * fy + im.m[2], ry = im.m[4] * fy + im.m[5];
-  const F m0 = V::set1(im.m[0]), m3 = V::set1(im.m[3]), vrx = V::set1(rx), vry = V::set1(ry);
+  const RowPoints points(im, oy);
   const F lo = V::set1(-0.5f), big = V::set1(4194304.f), minus_big = V::set1(-4194304.f);
   const F xhi = V::set1(static_cast<float>(s.W) - 0.5f);
   const F yhi = V::set1(static_cast<float>(s.H) - 0.5f);
@@ -237,8 +260,8 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
   const int32_t ow = static_cast<int32_t>(s.OW);
   int32_t ox = 0;
   for (; ox + N <= ow; ox += N) {
-    const F x = V::columns(ox);
-    const F sx = V::add(V::mul(m0, x), vrx), sy = V::add(V::mul(m3, x), vry);
+    F sx, sy;
+    points.at(ox, sx, sy);
     const M near = V::mand(V::mand(V::lt(sx, big), V::lt(minus_big, sx)),
                            V::mand(V::lt(sy, big), V::lt(minus_big, sy)));  // NaN: false
     const M inside = V::mand(V::mand(V::ge(sx, lo), V::le(sx, xhi)),
@@ -256,17 +279,8 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
     }
     for (int c = 0; c < C; ++c)
       V::store(buf + c * st + ox, V::select(valid, load_held(held[c]), V::set1(job.p.fill[c])));
-    if (unsigned rest = ~V::bits(near) & kAllLanes) {
-      alignas(64) float xs[N], ys[N];
-      V::store(xs, sx);
-      V::store(ys, sy);
-      for (; rest; rest &= rest - 1) {
-        const int j = __builtin_ctz(rest);
-        float p[4];
-        point_values<NC>(job, plane, xs[j], ys[j], false, p);
-        for (int c = 0; c < C; ++c) buf[c * st + ox + j] = p[c];
-      }
-    }
+    if (unsigned rest = ~V::bits(near) & kAllLanes)
+      scalar_lanes<NC>(job, plane, sx, sy, rest, false, buf, st, ox);
   }
   resample_span<NC>(job, plane, im, oy, ox, s.OW, buf, st);
 }
