@@ -330,17 +330,16 @@ def _from_numpy(array: np.ndarray):
         fail(f"a numpy image must be (H, W) or (H, W, C), got shape {array.shape}")
     if any(s < 0 for s in array.strides):
         array = np.ascontiguousarray(array)  # torch has no negative strides
-    # (1, C, H, W) with a batch stride of H*W*C: recognisably channels-last, so the output is
-    # interleaved too (and comes back as a contiguous HWC array).
+    # (1, C, H, W) viewed on the numpy side (one torch call): channels-last for C > 1, so the
+    # output is interleaved too (and comes back as a contiguous HWC array).
+    view = array.transpose(2, 0, 1)[None] if array.ndim == 3 else array[None, None]
     if array.flags.writeable:
-        t = torch.from_numpy(array)
+        src = torch.from_numpy(view)
     else:
         # The warp only reads its input: view read-only arrays (np.asarray(PIL image)) in place.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            t = torch.from_numpy(array)
-    # (numpy's new axes get stride 0, torch's the full extent: add them on the torch side)
-    src = (t[None] if array.ndim == 3 else t[None, :, :, None]).permute(0, 3, 1, 2)
+            src = torch.from_numpy(view)
 
     def restore(out: torch.Tensor) -> np.ndarray:
         nchw = out.numpy() if out.device.type == "cpu" else out.cpu().numpy()
