@@ -59,9 +59,9 @@ struct Job {
   bool offsets32;  // element offsets below 2^31, strides >= 0: the SIMD nearest
 };
 
-// uint8 sources the SIMD variants resample N pixels at a time (32-bit offsets): 3 interleaved
-// channels (numpy HWC, channels-last) or rows of single bytes per channel (CHW, (H, W) arrays).
-// float32 sources with interleaved channels: one gather per tap and channel (kGatherFloat).
+// Sources the SIMD variants resample bilinearly N pixels at a time (32-bit offsets): uint8 with 3
+// interleaved channels (numpy HWC, channels-last) or rows of single bytes per channel (CHW, (H, W)
+// arrays); float32 with interleaved channels, one gather per tap and channel (AVX-512 only).
 enum SimdLayout : int { kOther = 0, kInterleaved3 = 1, kPlanar = 2, kGatherFloat = 3 };
 
 // ---- scalar per-pixel resampling (baseline rows; edge pixels and tails of the SIMD rows) -----

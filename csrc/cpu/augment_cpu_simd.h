@@ -147,13 +147,14 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<T, O>& job, const T* plane, F 
   }
 }
 
-// Row oy of a uint8 image in a SimdLayout, bilinear, affine, N pixels at a time into buf (C
-// planes of stride st).  Interior pixels (0 <= s < n - 1 on both axes):
+// Row oy of an image in a SimdLayout, bilinear, affine, N pixels at a time into buf (C planes of
+// stride st).  Interior pixels (0 <= s < n - 1 on both axes):
 //  - kInterleaved3: per pixel one 8-byte load from each source row covers both taps' 3
 //    channels -- the top row's from the pixel (its last two bytes lie in the next row, which
 //    exists), the bottom row's ending at its last tap byte (nothing past the image is read) --
 //    regrouped into per-channel vectors;
-//  - kPlanar: per channel, the two taps of row y0 and of row y0 + 1 as one 32-bit lane.
+//  - kPlanar: per channel, the two taps of row y0 and of row y0 + 1 as one 32-bit lane;
+//  - kGatherFloat (float32, AVX-512 only): one gather per tap and channel.
 // Far-outside pixels with a constant border: the fill sum, vectorised; the border band and the
 // other border modes: border_lanes; non-finite or huge source points: point_values, one by one.
 template <int NC, int LAYOUT, typename T, typename O>
@@ -239,10 +240,10 @@ void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>
   resample_span<NC>(job, plane, im, oy, ox, s.OW, buf, st);
 }
 
-// Row oy of a uint8 image, nearest, affine, N pixels at a time into buf (C planes of stride st):
-// sample_point's nearest rule for points finite and within 2^22 of the origin -- the pixel
-// round_even(s), clamped inside the image's area, the border mode's (border_map) outside it,
-// the fill where that reads nothing -- with the bytes loaded one by one (any C <= 4, any
+// Row oy of a uint8 or float32 image, nearest, affine, N pixels at a time into buf (C planes of
+// stride st): sample_point's nearest rule for points finite and within 2^22 of the origin -- the
+// pixel round_even(s), clamped inside the image's area, the border mode's (border_map) outside
+// it, the fill where that reads nothing -- with the values loaded one by one (any C <= 4, any
 // non-negative strides); other points through point_values.
 template <int NC, typename T, typename O>
 void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>& im, int64_t oy,
