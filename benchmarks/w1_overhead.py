@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import sys
 import time
 
 import torch
@@ -55,6 +56,9 @@ def main(argv=None) -> None:
     for _ in range(20):
         pipeline(image, mask, keypoints)
     _ops.augment, _ops.warp = real["augment"], real["warp"]
+    if not calls:
+        sys.exit("w1_overhead: Compose did not call the kernels (GEOMAUG_BACKEND=torch, or no "
+                 "extension): nothing to break down")
     pairs = itertools.cycle(list(zip(calls[0::2], calls[1::2])))
     outputs = {name: real[name](*a, **k) for name, a, k in calls[:2]}
 
