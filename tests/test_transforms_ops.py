@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import geomaug.transforms as T
-from geomaug.transforms._colorfn import gray_mean
+from geomaug import color as geomaug_color
 from geomaug.transforms._resample import resample
 
 cv2 = pytest.importorskip("cv2")
@@ -208,8 +208,11 @@ def test_colour_acts_on_resampled_pixels_and_rounds_once(rng):
     out = t(image=a, seed=4)
     warped = resample(a.float(), out["matrix"], (15, 17), "bilinear", 0.0, "constant")
     b = (warped * 1.3).clamp(0, 255)
-    mean = gray_mean(b, "RGB").view(2, 1, 1, 1)
-    ref = (0.6 * b + 0.4 * mean).clamp(0, 255).round().to(torch.uint8)
+    # The fused op's contrast (this pipeline fuses): the float32 grey summed in float64, and
+    # x·f + (1 − f)·mean in float32 (a float32 mean or 0.4 for 1 − f moves ties by an ulp).
+    mean = geomaug_color._gray(b).double().mean(dim=(1, 2, 3)).float().view(2, 1, 1, 1)
+    f = torch.tensor(0.6)
+    ref = (b * f + (1.0 - f) * mean).clamp(0, 255).round().to(torch.uint8)
     assert torch.equal(out["image"], ref)
 
 
