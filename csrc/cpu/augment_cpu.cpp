@@ -778,7 +778,7 @@ void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matr
   // Gathers pay off only where the channels of a pixel share its cache lines (HWC,
   // channels-last), and only AVX-512's (resample_row); planar float rows stay per pixel.
   if (std::is_same_v<T, float> && offsets32 && s.C > 1 && s.s_c == 1) layout = kGatherFloat;
-  if (std::is_same_v<T, uint8_t> && extent < (int64_t(1) << 31) - 64 && s.s_h >= 0 && s.s_c >= 0) {
+  if (std::is_same_v<T, uint8_t> && offsets32) {
     if (s.C == 3 && s.s_c == 1 && s.s_w == 3 && s.W >= 3 && s.s_h >= 8) layout = kInterleaved3;
     else if (s.s_w == 1 && s.s_h >= 2) layout = kPlanar;
   }

@@ -57,7 +57,18 @@ GEOMAUG_ALWAYS_INLINE I border_map(I i, int32_t n, M inside, int border) {
   return V::select_i(inside, clamped, reflected);
 }
 
-// N held source values as floats: bytes widened to int32 (exact), or floats as they are.
+// Lanes whose point lies within 2^22 of the origin on both axes (NaN: false), where the SIMD
+// border rule is exact (border_map's bound; floats and int32 convert without loss).
+GEOMAUG_ALWAYS_INLINE M near_origin(F sx, F sy) {
+  const F big = V::set1(4194304.f), minus_big = V::set1(-4194304.f);
+  return V::mand(V::mand(V::lt(sx, big), V::lt(minus_big, sx)),
+                 V::mand(V::lt(sy, big), V::lt(minus_big, sy)));
+}
+
+// Source values gathered lane by lane before they become floats: bytes widened to int32 (exact),
+// floats as they are; load_held reads N of them as floats.
+template <typename T>
+using Held = std::conditional_t<std::is_same_v<T, uint8_t>, int32_t, float>;
 GEOMAUG_ALWAYS_INLINE F load_held(const int32_t* p) { return V::to_float(V::load_i(p)); }
 GEOMAUG_ALWAYS_INLINE F load_held(const float* p) { return V::load(p); }
 
@@ -127,9 +138,7 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<T, O>& job, const T* plane, F 
     const I o = V::add_i(V::mul_i(y, sh), V::mul_i(x, sw));
     V::store_i(off[t], V::select_i(valid[t], o, V::seti(0)));
   }
-  // [tap][channel][lane]: the values as the source holds them (bytes widened to int32)
-  using Held = std::conditional_t<std::is_same_v<T, uint8_t>, int32_t, float>;
-  alignas(64) Held held[4][4][N];
+  alignas(64) Held<T> held[4][4][N];  // [tap][channel][lane]
   const int64_t sc = s.s_c;
   for (unsigned b = V::bits(lanes); b; b &= b - 1) {
     const int j = __builtin_ctz(b);
@@ -225,9 +234,7 @@ void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>
       }
     }
     if (rest) {  // the border band, other border modes: border_lanes for all but huge points
-      const F big = V::set1(4194304.f);  // 2^22; NaN compares false
-      const M near = V::mand(V::mand(V::lt(sx, big), V::lt(V::sub(zero, big), sx)),
-                             V::mand(V::lt(sy, big), V::lt(V::sub(zero, big), sy)));
+      const M near = near_origin(sx, sy);
       const unsigned nb = V::bits(near) & rest;
       if (nb) {
         border_lanes<NC>(job, plane, sx, sy, V::from_bits(nb), v);
@@ -251,7 +258,7 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
   const AugmentShape& s = job.s;
   const int C = NC > 0 ? NC : static_cast<int>(s.C);
   const RowPoints points(im, oy);
-  const F lo = V::set1(-0.5f), big = V::set1(4194304.f), minus_big = V::set1(-4194304.f);
+  const F lo = V::set1(-0.5f);
   const F xhi = V::set1(static_cast<float>(s.W) - 0.5f);
   const F yhi = V::set1(static_cast<float>(s.H) - 0.5f);
   const I sh = V::seti(static_cast<int32_t>(s.s_h)), sw = V::seti(static_cast<int32_t>(s.s_w));
@@ -263,8 +270,7 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
   for (; ox + N <= ow; ox += N) {
     F sx, sy;
     points.at(ox, sx, sy);
-    const M near = V::mand(V::mand(V::lt(sx, big), V::lt(minus_big, sx)),
-                           V::mand(V::lt(sy, big), V::lt(minus_big, sy)));  // NaN: false
+    const M near = near_origin(sx, sy);
     const M inside = V::mand(V::mand(V::ge(sx, lo), V::le(sx, xhi)),
                              V::mand(V::ge(sy, lo), V::le(sy, yhi)));
     const I xi = border_map(V::round_i(sx), W, inside, job.p.border);
@@ -272,8 +278,7 @@ void nearest_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>&
     const M valid = V::mand(near, V::mand(V::lt_i(none, xi), V::lt_i(none, yi)));
     alignas(64) int32_t off[N];
     V::store_i(off, V::keep(valid, V::add_i(V::mul_i(yi, sh), V::mul_i(xi, sw))));
-    using Held = std::conditional_t<std::is_same_v<T, uint8_t>, int32_t, float>;
-    alignas(64) Held held[4][N];  // [channel][lane]; lanes without a pixel read pixel 0
+    alignas(64) Held<T> held[4][N];  // [channel][lane]; lanes without a pixel read pixel 0
     for (int j = 0; j < N; ++j) {
       const T* q = plane + off[j];
       for (int c = 0; c < C; ++c) held[c][j] = q[c * sc];
