@@ -28,13 +28,19 @@ def finish(root, ctx, targets, params, settings) -> dict:
         fail(f"the samples of this batch end at different sizes ({seen}): a batch needs one "
              f"output size; end the pipeline with RandomCrop, CenterCrop or Resize")
     size = ctx.empty_size if len(sizes) == 0 else tuple(sizes[0])
-    if min(size) <= 0:
-        fail(f"the pipeline produces an empty image of size {size}")
+    check_size(size)
+    image = None if targets.image is None else _image(ctx, targets.image, size, settings)
+    return outputs(targets, ctx, size, settings, params, image)
+
+
+def outputs(targets, ctx, size, settings, params, image) -> dict:
+    """A call's results: ``image`` as computed (``(tensor, normalized)`` or None), the mask
+    resampled, keypoints and boxes mapped through ``ctx.matrix`` (``(B, 3, 3)`` numpy), each given
+    back as it came; ``ctx.stage``: the number of geometric ops walked (0: nothing to warp)."""
     out = {}
     r = targets.restore
-    if targets.image is not None:
-        image, normalized = _image(ctx, targets.image, size, settings)
-        out["image"] = r["image"](image, normalized)
+    if image is not None:
+        out["image"] = r["image"](*image)
     if targets.mask is not None:
         out["mask"] = r["mask"](_mask(ctx, targets.mask, size, settings))
     pairs = settings.get("flip_pairs")
@@ -76,8 +82,14 @@ def _matrix_like(a: np.ndarray, like):
     return t if like.device.type == "cpu" else t.to(like.device)
 
 
-def _image(ctx, img: torch.Tensor, size, settings):
-    """→ (image (B, C, h, w), normalized)."""
+def check_size(size):
+    if min(size) <= 0:
+        fail(f"the pipeline produces an empty image of size {size}")
+
+
+def _image(ctx, img: torch.Tensor, size, settings, plan=None):
+    """→ (image (B, C, h, w), normalized).  ``plan``: how to build the fused op's arguments
+    (default :func:`fused_plan`)."""
     bound = 255.0 if img.dtype == torch.uint8 else 1.0
     C = img.shape[1]
     fill = settings["fill"]
@@ -88,7 +100,7 @@ def _image(ctx, img: torch.Tensor, size, settings):
         if ctx.stage == 0:
             return img, False
         return resample(img, ctx.matrix, size, **warp), False
-    plan = fused_plan(ctx, img, settings)
+    plan = (plan or fused_plan)(ctx, img, settings)
     if plan is not None:  # one pass of the fused op (kernel or its PyTorch path)
         return fused_run(img, size=size, **plan), ctx.normalize is not None
     work = torch.float64 if img.dtype == torch.float64 else torch.float32

@@ -102,6 +102,21 @@ class ColorJitter(ColorTransform):
                 params[name] = ctx.uniform(*rng)
         return params
 
+    def draw_one(self, one):
+        """:meth:`draw` for one sample (transforms/_single.py): Python scalars, same values."""
+        params = {}
+        if self.p < 1.0:
+            params["apply"] = one.coin(self.p)
+        if self.random_order:
+            params["order"] = np.argsort(np.array([one.columns(4)]), 1)
+        else:
+            params["order"] = np.arange(4)[None]
+        for name in _OPS:
+            rng = getattr(self, name)
+            if rng is not None:
+                params[name] = one.uniform(*rng)
+        return params
+
     def needs_mean(self, params):
         return "contrast" in params
 
@@ -162,6 +177,9 @@ class RandomGrayscale(ColorTransform):
 
     def draw(self, ctx):
         return {"apply": ctx.coin(self.p)}
+
+    def draw_one(self, one):
+        return {"apply": one.coin(self.p)}
 
     def color(self, x, params, bound, order, mean=None):
         F.check_channels(x, "RandomGrayscale")

@@ -167,6 +167,10 @@ class Transform:
     def apply(self, ctx: Context, params: dict) -> None:
         raise NotImplementedError
 
+    def draw_one(self, one) -> dict:
+        """:meth:`draw` for one sample, as Python scalars (the ops of transforms/_single.py)."""
+        return {}
+
     def children(self) -> Sequence["Transform"]:
         return ()
 
@@ -308,6 +312,8 @@ class Compose(Transform):
         # Read once, when built (raises now on conflicting declarations); every call uses it.
         self._pass_settings = pass_settings(self)
         _check_normalize_last(self)
+        from . import _single
+        self._single = _single.plan(self)  # the walk of one-sample calls (None: not this one)
 
     def children(self):
         return self.transforms
@@ -441,7 +447,12 @@ def _check_normalize_last(root):
 def run(root: Transform, targets, params, generator) -> dict:
     """Draw (or replay) the parameters, then transform every target in one pass."""
     from ._apply import finish
+    from . import _single
 
+    if params is None:  # one unbatched sample: the same results on Python floats
+        out = _single.run(root, targets, generator)
+        if out is not None:
+            return out
     B = targets.batch
     h, w = targets.size
     ctx = Context(batch=B, sizes=np.repeat(np.array([[h, w]], dtype=np.int64), B, 0),

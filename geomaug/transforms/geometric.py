@@ -113,6 +113,19 @@ class GeometricTransform(Transform):
                 sizes = np.where(on[:, None], sizes, ctx.sizes)
         ctx.add_geometry(m, sizes)
 
+    # One sample on Python floats (transforms/_single.py), the same values as draw/matrix:
+    def draw_values_one(self, one) -> dict:
+        return {}
+
+    def draw_one(self, one) -> dict:
+        params = {"apply": one.coin(self.p)} if self.p < 1.0 else {}
+        params.update(self.draw_values_one(one))
+        return params
+
+    def matrix_one(self, params: dict, h: int, w: int):
+        """One sample's ``(3, 3)`` forward matrix and new ``(h, w)`` (params: Python scalars)."""
+        raise NotImplementedError
+
 
 class HorizontalFlip(GeometricTransform):
     """Mirror left-right with probability ``p``: x' = (W − 1) − x.  ``flip_pairs`` (keypoint index
@@ -133,12 +146,21 @@ class HorizontalFlip(GeometricTransform):
     def matrix(self, params, sizes):
         return G.hflip(_hw(sizes)[1]), sizes
 
+    def draw_one(self, one):
+        return {"apply": one.coin(self.p)}
+
+    def matrix_one(self, params, h, w):
+        return G.hflip(float(w)), (h, w)
+
 
 class VerticalFlip(HorizontalFlip):
     """Mirror top-bottom with probability ``p``: y' = (H − 1) − y (a mirror: flip pairs swap)."""
 
     def matrix(self, params, sizes):
         return G.vflip(_hw(sizes)[0]), sizes
+
+    def matrix_one(self, params, h, w):
+        return G.vflip(float(h)), (h, w)
 
 
 class Resize(GeometricTransform):
@@ -164,6 +186,16 @@ class Resize(GeometricTransform):
             nh = np.full_like(h, self.size[0])
             nw = np.full_like(w, self.size[1])
         return G.resize(h, w, nh, nw), np.stack([nh, nw], 1).astype(np.int64)
+
+    def matrix_one(self, params, h, w):
+        h, w = float(h), float(w)
+        if isinstance(self.size, int):
+            short = min(h, w)
+            nh = float(self.size) if h <= w else float(math.floor(self.size * h / short))
+            nw = float(self.size) if w < h else float(math.floor(self.size * w / short))
+        else:
+            nh, nw = float(self.size[0]), float(self.size[1])
+        return G.resize(h, w, nh, nw), (int(nh), int(nw))
 
 
 class RandomScale(GeometricTransform):
@@ -223,6 +255,15 @@ class RandomCrop(GeometricTransform):
         m = G.translation(-params["left"].astype(np.float64), -params["top"].astype(np.float64))
         return m, _fixed_size(self.size, len(sizes))
 
+    def draw_values_one(self, one):
+        dy, dx = one.h - self.size[0], one.w - self.size[1]
+        top = one.integers(min(dy, 0), max(dy, 0))
+        left = one.integers(min(dx, 0), max(dx, 0))
+        return {"top": top, "left": left}
+
+    def matrix_one(self, params, h, w):
+        return G.translation(-float(params["left"]), -float(params["top"])), self.size
+
 
 class Crop(GeometricTransform):
     """Crop the fixed box ``(top, left, height, width)`` (padding where it leaves the image):
@@ -242,6 +283,9 @@ class Crop(GeometricTransform):
         m = G.translation(np.full(n, -float(self.left)), -float(self.top))
         return m, _fixed_size(self.size, n)
 
+    def matrix_one(self, params, h, w):
+        return G.translation(-float(self.left), -float(self.top)), self.size
+
 
 class CenterCrop(GeometricTransform):
     """Crop ``size`` at the centre (offset round((H − h)/2) as torchvision; pads when smaller)."""
@@ -254,11 +298,20 @@ class CenterCrop(GeometricTransform):
         top_left = _centre((sizes - self.size).astype(np.float64))  # (B, 2): both sides at once
         return G.translation(-top_left[:, 1], -top_left[:, 0]), _fixed_size(self.size, len(sizes))
 
+    def matrix_one(self, params, h, w):
+        top, left = (_centre_one(float(d)) for d in (h - self.size[0], w - self.size[1]))
+        return G.translation(-left, -top), self.size
+
 
 def _centre(diff: np.ndarray) -> np.ndarray:
     """torchvision's centre-crop offset: round(diff / 2) (half to even); when padding, the pad
     before is floor(−diff / 2)."""
     return np.where(diff >= 0, np.rint(diff / 2), -np.floor(-diff / 2))
+
+
+def _centre_one(diff: float) -> float:
+    """:func:`_centre` of one float (``round`` rounds half to even, as ``np.rint``)."""
+    return float(round(diff / 2)) if diff >= 0 else -float(math.floor(-diff / 2))
 
 
 class RandomResizedCrop(GeometricTransform):
@@ -333,6 +386,10 @@ class Pad(GeometricTransform):
         m = G.translation(np.full(len(sizes), float(l)), float(t))
         return m, sizes + np.array([[t + b, l + r]], dtype=np.int64)
 
+    def matrix_one(self, params, h, w):
+        l, t, r, b = self.padding
+        return G.translation(float(l), float(t)), (h + t + b, w + l + r)
+
 
 class Rotate(GeometricTransform):
     """Rotate about the image centre by an angle drawn uniformly from ``degrees`` (a number d →
@@ -350,6 +407,13 @@ class Rotate(GeometricTransform):
     def matrix(self, params, sizes):
         h, w = _hw(sizes)
         return G.centered_affine(params["angle"], 1.0, 0.0, 0.0, 0.0, 0.0, h, w), sizes
+
+    def draw_values_one(self, one):
+        return {"angle": one.uniform(*self.degrees)}
+
+    def matrix_one(self, params, h, w):
+        m = G.centered_affine(params["angle"], 1.0, 0.0, 0.0, 0.0, 0.0, float(h), float(w))
+        return m, (h, w)
 
 
 class RandomAffine(GeometricTransform):
@@ -403,6 +467,23 @@ class RandomAffine(GeometricTransform):
         p = params
         return G.centered_affine(p["angle"], p["scale"], p["shear_x"], p["shear_y"], p["tx"],
                                  p["ty"], h, w), sizes
+
+    def draw_values_one(self, one):
+        d = {"angle": one.uniform(*self.degrees)}
+        fx, fy = self.translate or (0.0, 0.0)
+        h, w = float(one.h), float(one.w)
+        d["tx"] = one.uniform(-fx * w, fx * w)
+        d["ty"] = one.uniform(-fy * h, fy * h)
+        d["scale"] = one.uniform(*self.scale) if self.scale else 1.0
+        (a, b), (c, e) = self.shear or ((0.0, 0.0), (0.0, 0.0))
+        d["shear_x"] = one.uniform(a, b)
+        d["shear_y"] = one.uniform(c, e)
+        return d
+
+    def matrix_one(self, params, h, w):
+        p = params
+        return G.centered_affine(p["angle"], p["scale"], p["shear_x"], p["shear_y"], p["tx"],
+                                 p["ty"], float(h), float(w)), (h, w)
 
 
 def _pair_any(v, name):

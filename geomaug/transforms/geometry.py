@@ -27,9 +27,10 @@ def eye(batch: int) -> np.ndarray:
 _F64_NP = np.dtype(np.float64)
 
 
-def _np(v) -> np.ndarray:
-    """A CPU tensor (viewed, no copy), array or number → float64 numpy array."""
-    if type(v) is np.ndarray and v.dtype is _F64_NP:  # the transforms' case: as it is
+def _np(v) -> np.ndarray | float:
+    """A CPU tensor (viewed, no copy), array or number → float64 numpy array; a Python float (one
+    sample's value) as it is."""
+    if (type(v) is np.ndarray and v.dtype is _F64_NP) or type(v) is float:  # as it is
         return v
     if isinstance(v, torch.Tensor):
         if v.requires_grad or v.device.type != "cpu":
@@ -54,7 +55,10 @@ def _one(vals) -> tuple[list, bool] | None:
 
 def _affine(a, b, c, d, tx, ty) -> np.ndarray:
     """(B,) (or scalar) entries → (B, 3, 3) ``[[a, b, tx], [c, d, ty], [0, 0, 1]]``."""
-    vals = [v if isinstance(v, float) else _np(v) for v in (a, b, tx, c, d, ty)]
+    vals = (a, b, tx, c, d, ty)
+    if all(isinstance(v, float) for v in vals):  # one sample's floats (numpy scalars included)
+        return np.array([vals[:3], vals[3:], (0.0, 0.0, 1.0)])
+    vals = [v if isinstance(v, float) else _np(v) for v in vals]
     one = _one(vals)
     if one is not None:
         f, batched = one
@@ -97,7 +101,10 @@ def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
     torchvision's ``rotate``; ``shear_x``/``shear_y`` in degrees (x' = x + tan(shear_x)·y, then
     y' = y + tan(shear_y)·x); ``tx``/``ty`` in pixels.  All ``(B,)``.
     """
-    vals = [_np(v) for v in (angle, scale, shear_x, shear_y, tx, ty, h, w)]
+    vals = (angle, scale, shear_x, shear_y, tx, ty, h, w)
+    if all(type(v) is float for v in vals):  # one sample's floats
+        return _centered_affine(*vals)
+    vals = [_np(v) for v in vals]
     one = _one(vals)
     if one is None:
         return _centered_affine(*vals)
