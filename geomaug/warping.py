@@ -131,7 +131,7 @@ def warp_labels(mask: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int
     ``ignore_index``), as the transforms call it; checks only that ``ignore_index`` fits the
     mask's dtype."""
     dtype = mask.dtype
-    info = (0, 1) if dtype == torch.bool else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
+    info = _label_range(dtype)
     if border == "constant" and not info[0] <= ignore_index <= info[1]:
         fail(f"ignore_index={ignore_index} does not fit the mask dtype {dtype} (range "
              f"{info[0]}..{info[1]}); give an ignore_index in that range")
@@ -139,6 +139,11 @@ def warp_labels(mask: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int
     src = mask if dtype == work else mask.to(work)
     out = _run(src, matrices, size, "nearest", _fill(ignore_index, 1, work, src.device), border)
     return out if dtype == work else out.to(dtype)
+
+
+@functools.cache
+def _label_range(dtype: torch.dtype) -> tuple[int, int]:
+    return (0, 1) if dtype == torch.bool else (torch.iinfo(dtype).min, torch.iinfo(dtype).max)
 
 
 def _run(src: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int], interpolation: str,
@@ -273,7 +278,7 @@ def _fill(fill, channels: int, dtype: torch.dtype, device) -> torch.Tensor:
     """The user's fill as a ``(C,)`` tensor of the image's dtype on its device (integer types:
     rounded half to even and range-checked; python ints stay exact, int64 labels included)."""
     limits = _dtype_range(dtype)
-    name = str(dtype).replace("torch.", "")
+    name = str(dtype).replace("torch.", "") if limits is not None else None  # for the messages
     if isinstance(fill, (int, float)) and not isinstance(fill, bool):
         if not -math.inf < fill < math.inf:  # comparisons, not math.isfinite: traceable
             fail(f"fill must be finite, got {fill}")
@@ -281,7 +286,8 @@ def _fill(fill, channels: int, dtype: torch.dtype, device) -> torch.Tensor:
             fill = round(fill) if isinstance(fill, float) else fill
             if not limits[0] <= fill <= limits[1]:
                 fail(f"fill must be within {name}'s range [{limits[0]}, {limits[1]}], got {fill}")
-        if torch.device(device).type == "cpu" and not torch.compiler.is_compiling():
+        on_cpu = (device if isinstance(device, torch.device) else torch.device(device)).type == "cpu"
+        if on_cpu and not torch.compiler.is_compiling():
             return _cpu_fill(fill, type(fill), channels, dtype)
         # Made on the device: no host-to-device copy (which would wait for the GPU) per call.
         return torch.full((channels,), fill, dtype=dtype, device=device)

@@ -29,20 +29,19 @@ def finish(root, ctx, targets, params, settings) -> dict:
              f"output size; end the pipeline with RandomCrop, CenterCrop or Resize")
     size = ctx.empty_size if len(sizes) == 0 else tuple(sizes[0])
     check_size(size)
-    image = None if targets.image is None else _image(ctx, targets.image, size, settings)
+    image = None if targets.image is None else (
+        lambda: _image(ctx, targets.image, size, settings))
     return outputs(targets, ctx, size, settings, params, image)
 
 
 def outputs(targets, ctx, size, settings, params, image) -> dict:
-    """A call's results: ``image`` as computed (``(tensor, normalized)`` or None), the mask
-    resampled, keypoints and boxes mapped through ``ctx.matrix`` (``(B, 3, 3)`` numpy), each given
-    back as it came; ``ctx.stage``: the number of geometric ops walked (0: nothing to warp)."""
-    out = {}
+    """A call's results: keypoints and boxes mapped through ``ctx.matrix`` (``(B, 3, 3)``
+    numpy), the image by ``image()`` (``(tensor, normalized)``; None: no image), the mask
+    resampled (``ctx.stage``: the number of geometric ops walked, 0: nothing to warp), each given
+    back as it came.  The small work runs before the kernels, whose memory traffic leaves the
+    caches cold for whatever follows them."""
     r = targets.restore
-    if image is not None:
-        out["image"] = r["image"](*image)
-    if targets.mask is not None:
-        out["mask"] = r["mask"](_mask(ctx, targets.mask, size, settings))
+    points = {}
     pairs = settings.get("flip_pairs")
     if targets.keypoints is not None:  # numpy, or torch on its device
         kp = targets.keypoints
@@ -53,16 +52,23 @@ def outputs(targets, ctx, size, settings, params, image) -> dict:
         h, w = size
         # inside [-0.5, w - 0.5) x [-0.5, h - 0.5): one comparison against (B, K, 2) bounds
         high = _matrix_like(np.array([w - 0.5, h - 0.5]), kp)
-        visible = ((mapped >= -0.5) & (mapped < high)).all(-1)
-        out["keypoints"] = r["keypoints"](mapped)
-        out["visible"] = _like_kind(visible if targets.batched else visible[0], targets.kind)
+        inside = (mapped >= -0.5) & (mapped < high)
+        visible = inside[..., 0] & inside[..., 1]
+        points["keypoints"] = r["keypoints"](mapped)
+        points["visible"] = _like_kind(visible if targets.batched else visible[0], targets.kind)
     if targets.boxes is not None:
         bx = targets.boxes
         mapped = G.map_boxes(bx, _matrix_like(ctx.matrix, bx)) if bx.shape[1] else bx[:]
-        out["boxes"] = r["boxes"](mapped)
+        points["boxes"] = r["boxes"](mapped)
     m = ctx.matrix if targets.batched else ctx.matrix[0]
-    out["matrix"] = m if targets.kind in ("numpy", "pil") else torch.from_numpy(m).to(
+    points["matrix"] = m if targets.kind in ("numpy", "pil") else torch.from_numpy(m).to(
         targets.device)
+    out = {}
+    if image is not None:
+        out["image"] = r["image"](*image())
+    if targets.mask is not None:
+        out["mask"] = r["mask"](_mask(ctx, targets.mask, size, settings))
+    out.update(points)
     out["params"] = params
     return out
 

@@ -20,6 +20,7 @@ import math
 import numpy as np
 import torch
 
+from . import geometry as G
 from ._apply import _image, _jitter_codes, check_size, outputs
 from .color import _OPS, ColorJitter, Normalize, RandomGrayscale
 from .core import _POOL, Compose
@@ -30,7 +31,6 @@ from ..fused import fill_values
 OPS = frozenset({HorizontalFlip, VerticalFlip, Resize, RandomCrop, Crop, CenterCrop, Pad, Rotate,
                  RandomAffine, ColorJitter, RandomGrayscale, Normalize})
 _FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-_EYE = np.eye(3)
 
 
 class One:
@@ -42,7 +42,8 @@ class One:
         self.generator = generator
         self._pool, self._next = [], 0
         self.h, self.w = h, w
-        self.matrix = _EYE  # (3, 3) while walking; (1, 3, 3) when done, as the batched walk's
+        self.entries = G.IDENTITY_ENTRIES  # the composed matrix while walking (Python floats)
+        self.matrix = None  # then (1, 3, 3), as the batched walk's
         self.stage = 0  # geometric ops walked
         self.colors = []  # (op, params)
         self.normalize = None  # (Normalize, channel order)
@@ -129,8 +130,8 @@ def run(root, targets, generator) -> dict | None:
             if p.get("apply", True):
                 m, (one.h, one.w) = t.matrix_one(p, one.h, one.w)
             else:
-                m = _EYE  # the batched walk's identity where an op is not applied
-            one.matrix = m @ one.matrix
+                m = G.IDENTITY_ENTRIES  # the batched walk's identity where an op is not applied
+            one.entries = G.compose_entries(m, one.entries)
             one.stage += 1
         elif t.color:
             one.colors.append((t, p))
@@ -140,12 +141,11 @@ def run(root, targets, generator) -> dict | None:
                        for k, v in p.items()})
     size = (one.h, one.w)
     check_size(size)
-    one.matrix = one.matrix[None]
+    one.matrix = G.from_entries(one.entries)[None]
     settings = root._pass_settings
-    image = None
-    if targets.image is not None:
-        image = _image(one, targets.image, size, settings,
-                       plan=lambda ctx, img, s: _fused_args(one, img, s, order))
+    image = None if targets.image is None else (
+        lambda: _image(one, targets.image, size, settings,
+                       plan=lambda ctx, img, s: _fused_args(one, img, s, order)))
     return outputs(targets, one, size, settings, params, image)
 
 

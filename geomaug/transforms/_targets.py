@@ -202,17 +202,19 @@ def read_targets(image=None, mask=None, keypoints=None, boxes=None, size=None) -
     img = msk = kp = bx = None
     if image is not None:
         img, batched, kind, restore["image"] = _read_image(image)
-        found["image"] = (img.shape[0], batched, tuple(img.shape[-2:]))
-        if img.shape[1] == 0 or img.shape[-1] == 0 or img.shape[-2] == 0:
+        shape = tuple(img.shape)
+        found["image"] = (shape[0], batched, shape[2:])
+        if 0 in shape[1:]:
             fail(f"image must not be empty, got shape {tuple(getattr(image, 'shape', img.shape))}")
     if mask is not None:
         msk, batched, restore["mask"] = _read_mask(mask)
-        found["mask"] = (msk.shape[0], batched, tuple(msk.shape[-2:]))
+        shape = tuple(msk.shape)
+        found["mask"] = (shape[0], batched, shape[2:])
         if kind is None:
             kind = "numpy" if isinstance(mask, np.ndarray) else \
                 ("torch" if isinstance(mask, torch.Tensor) else "pil")
-        if 0 in msk.shape[-2:]:
-            fail(f"mask must not be empty, got shape {tuple(msk.shape)}")
+        if 0 in shape[2:]:
+            fail(f"mask must not be empty, got shape {shape}")
     if keypoints is not None:
         kp, batched, restore["keypoints"] = _points(keypoints, "keypoints", 2)
         found["keypoints"] = (kp.shape[0], batched, None)

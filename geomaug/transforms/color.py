@@ -108,7 +108,7 @@ class ColorJitter(ColorTransform):
         if self.p < 1.0:
             params["apply"] = one.coin(self.p)
         if self.random_order:
-            params["order"] = np.argsort(np.array([one.columns(4)]), 1)
+            params["order"] = np.array([one.columns(4)]).argsort(1)  # as np.argsort
         else:
             params["order"] = np.arange(4)[None]
         for name in _OPS:

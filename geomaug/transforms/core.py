@@ -126,12 +126,12 @@ class Context:
     # --- applying ---
     def add_geometry(self, matrix: np.ndarray, sizes: np.ndarray | None = None):
         if self.all_active:
-            self.matrix = matrix @ self.matrix
+            self.matrix = G.compose(matrix, self.matrix)
             if sizes is not None:
                 self.sizes = sizes.astype(np.int64, copy=False)
         else:
             a = self.active
-            self.matrix = np.where(a[:, None, None], matrix @ self.matrix, self.matrix)
+            self.matrix = np.where(a[:, None, None], G.compose(matrix, self.matrix), self.matrix)
             if sizes is not None:
                 self.sizes = np.where(a[:, None], sizes.astype(np.int64, copy=False), self.sizes)
         self.stage += 1

@@ -123,7 +123,8 @@ class GeometricTransform(Transform):
         return params
 
     def matrix_one(self, params: dict, h: int, w: int):
-        """One sample's ``(3, 3)`` forward matrix and new ``(h, w)`` (params: Python scalars)."""
+        """One sample's forward matrix as its entries (Python floats, see
+        :func:`geometry.compose_entries`) and its new ``(h, w)`` (params: Python scalars)."""
         raise NotImplementedError
 
 
@@ -150,7 +151,7 @@ class HorizontalFlip(GeometricTransform):
         return {"apply": one.coin(self.p)}
 
     def matrix_one(self, params, h, w):
-        return G.hflip(float(w)), (h, w)
+        return G.hflip_entries(float(w)), (h, w)
 
 
 class VerticalFlip(HorizontalFlip):
@@ -160,7 +161,7 @@ class VerticalFlip(HorizontalFlip):
         return G.vflip(_hw(sizes)[0]), sizes
 
     def matrix_one(self, params, h, w):
-        return G.vflip(float(h)), (h, w)
+        return G.vflip_entries(float(h)), (h, w)
 
 
 class Resize(GeometricTransform):
@@ -195,7 +196,7 @@ class Resize(GeometricTransform):
             nw = float(self.size) if w < h else float(math.floor(self.size * w / short))
         else:
             nh, nw = float(self.size[0]), float(self.size[1])
-        return G.resize(h, w, nh, nw), (int(nh), int(nw))
+        return G.resize_entries(h, w, nh, nw), (int(nh), int(nw))
 
 
 class RandomScale(GeometricTransform):
@@ -262,7 +263,7 @@ class RandomCrop(GeometricTransform):
         return {"top": top, "left": left}
 
     def matrix_one(self, params, h, w):
-        return G.translation(-float(params["left"]), -float(params["top"])), self.size
+        return G.translation_entries(-float(params["left"]), -float(params["top"])), self.size
 
 
 class Crop(GeometricTransform):
@@ -284,7 +285,7 @@ class Crop(GeometricTransform):
         return m, _fixed_size(self.size, n)
 
     def matrix_one(self, params, h, w):
-        return G.translation(-float(self.left), -float(self.top)), self.size
+        return G.translation_entries(-float(self.left), -float(self.top)), self.size
 
 
 class CenterCrop(GeometricTransform):
@@ -300,7 +301,7 @@ class CenterCrop(GeometricTransform):
 
     def matrix_one(self, params, h, w):
         top, left = (_centre_one(float(d)) for d in (h - self.size[0], w - self.size[1]))
-        return G.translation(-left, -top), self.size
+        return G.translation_entries(-left, -top), self.size
 
 
 def _centre(diff: np.ndarray) -> np.ndarray:
@@ -357,7 +358,7 @@ class RandomResizedCrop(GeometricTransform):
     def matrix(self, params, sizes):
         ch, cw = params["height"].astype(np.float64), params["width"].astype(np.float64)
         crop = G.translation(-params["left"].astype(np.float64), -params["top"].astype(np.float64))
-        m = G.resize(ch, cw, float(self.size[0]), float(self.size[1])) @ crop
+        m = G.compose(G.resize(ch, cw, float(self.size[0]), float(self.size[1])), crop)
         return m, _fixed_size(self.size, len(sizes))
 
 
@@ -388,7 +389,7 @@ class Pad(GeometricTransform):
 
     def matrix_one(self, params, h, w):
         l, t, r, b = self.padding
-        return G.translation(float(l), float(t)), (h + t + b, w + l + r)
+        return G.translation_entries(float(l), float(t)), (h + t + b, w + l + r)
 
 
 class Rotate(GeometricTransform):
@@ -412,8 +413,8 @@ class Rotate(GeometricTransform):
         return {"angle": one.uniform(*self.degrees)}
 
     def matrix_one(self, params, h, w):
-        m = G.centered_affine(params["angle"], 1.0, 0.0, 0.0, 0.0, 0.0, float(h), float(w))
-        return m, (h, w)
+        return G.centered_affine_entries(params["angle"], 1.0, 0.0, 0.0, 0.0, 0.0, float(h),
+                                         float(w)), (h, w)
 
 
 class RandomAffine(GeometricTransform):
@@ -482,8 +483,8 @@ class RandomAffine(GeometricTransform):
 
     def matrix_one(self, params, h, w):
         p = params
-        return G.centered_affine(p["angle"], p["scale"], p["shear_x"], p["shear_y"], p["tx"],
-                                 p["ty"], float(h), float(w)), (h, w)
+        return G.centered_affine_entries(p["angle"], p["scale"], p["shear_x"], p["shear_y"],
+                                         p["tx"], p["ty"], float(h), float(w)), (h, w)
 
 
 def _pair_any(v, name):

@@ -72,26 +72,73 @@ def _affine(a, b, c, d, tx, ty) -> np.ndarray:
     return out
 
 
+# Each builder's formula is written once, as its entries (a, b, c, d, tx, ty) (``_affine``'s
+# arguments): the builders return matrices, the one-sample walk (transforms/_single.py) takes
+# the entries of one sample as Python floats and composes them with :func:`compose_entries`.
+
 def translation(tx, ty) -> np.ndarray:
     """x' = x + tx, y' = y + ty."""
-    return _affine(1.0, 0.0, 0.0, 1.0, tx, ty)
+    return _affine(*translation_entries(tx, ty))
+
+
+def translation_entries(tx, ty) -> tuple:
+    return 1.0, 0.0, 0.0, 1.0, tx, ty
 
 
 def resize(h, w, new_h, new_w) -> np.ndarray:
     """Resize (h, w) → (new_h, new_w): x' = (x + 0.5)·new_w/w − 0.5 (pixel areas map onto areas)."""
-    sx = _np(new_w) / _np(w)
-    sy = _np(new_h) / _np(h)
-    return _affine(sx, 0.0, 0.0, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
+    return _affine(*resize_entries(_np(h), _np(w), _np(new_h), _np(new_w)))
+
+
+def resize_entries(h, w, new_h, new_w) -> tuple:
+    sx = new_w / w
+    sy = new_h / h
+    return sx, 0.0, 0.0, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5
 
 
 def hflip(w) -> np.ndarray:
     """x' = (W − 1) − x."""
-    return _affine(-1.0, 0.0, 0.0, 1.0, _np(w) - 1, 0.0)
+    return _affine(*hflip_entries(_np(w)))
+
+
+def hflip_entries(w) -> tuple:
+    return -1.0, 0.0, 0.0, 1.0, w - 1, 0.0
 
 
 def vflip(h) -> np.ndarray:
     """y' = (H − 1) − y."""
-    return _affine(1.0, 0.0, 0.0, -1.0, 0.0, _np(h) - 1)
+    return _affine(*vflip_entries(_np(h)))
+
+
+def vflip_entries(h) -> tuple:
+    return 1.0, 0.0, 0.0, -1.0, 0.0, h - 1
+
+
+IDENTITY_ENTRIES = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def from_entries(e: tuple) -> np.ndarray:
+    """Entries (a, b, c, d, tx, ty) → the matrix (``(3, 3)`` for floats, ``(B, 3, 3)`` for arrays)."""
+    return _affine(*e)
+
+
+def compose(m2: np.ndarray, m1: np.ndarray) -> np.ndarray:
+    """``m2 @ m1`` of affine ``(B, 3, 3)`` matrices, as :func:`compose_entries` computes it."""
+    return _affine(*compose_entries(_entries_of(m2), _entries_of(m1)))
+
+
+def _entries_of(m: np.ndarray) -> tuple:
+    return m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1], m[:, 0, 2], m[:, 1, 2]
+
+
+def compose_entries(e2: tuple, e1: tuple) -> tuple:
+    """The entries of ``m2 @ m1`` for affine matrices given by their entries (arrays or floats):
+    explicit sums, not a BLAS product, so that one sample on floats and a batch on arrays get the
+    same bits, on every machine."""
+    a2, b2, c2, d2, tx2, ty2 = e2
+    a1, b1, c1, d1, tx1, ty1 = e1
+    return (a2 * a1 + b2 * c1, a2 * b1 + b2 * d1, c2 * a1 + d2 * c1, c2 * b1 + d2 * d1,
+            a2 * tx1 + b2 * ty1 + tx2, c2 * tx1 + d2 * ty1 + ty2)
 
 
 def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
@@ -101,18 +148,15 @@ def centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
     torchvision's ``rotate``; ``shear_x``/``shear_y`` in degrees (x' = x + tan(shear_x)·y, then
     y' = y + tan(shear_y)·x); ``tx``/``ty`` in pixels.  All ``(B,)``.
     """
-    vals = (angle, scale, shear_x, shear_y, tx, ty, h, w)
-    if all(type(v) is float for v in vals):  # one sample's floats
-        return _centered_affine(*vals)
-    vals = [_np(v) for v in vals]
+    vals = [_np(v) for v in (angle, scale, shear_x, shear_y, tx, ty, h, w)]
     one = _one(vals)
     if one is None:
-        return _centered_affine(*vals)
-    m = _centered_affine(*one[0])
+        return _affine(*centered_affine_entries(*vals))
+    m = _affine(*centered_affine_entries(*one[0]))
     return m[None] if one[1] else m
 
 
-def _centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray:
+def centered_affine_entries(angle, scale, shear_x, shear_y, tx, ty, h, w) -> tuple:
     t = np.deg2rad(angle)
     cos, sin = np.cos(t), np.sin(t)
     kx = np.tan(np.deg2rad(shear_x))
@@ -125,7 +169,7 @@ def _centered_affine(angle, scale, shear_x, shear_y, tx, ty, h, w) -> np.ndarray
     d = s * (-sin * kx + cos * (1 + kx * ky))
     cx = (w - 1) / 2
     cy = (h - 1) / 2
-    return _affine(a, b, c, d, cx - a * cx - b * cy + tx, cy - c * cx - d * cy + ty)
+    return a, b, c, d, cx - a * cx - b * cy + tx, cy - c * cx - d * cy + ty
 
 
 def mirrors(matrix):
@@ -181,12 +225,12 @@ def map_points(points, matrix):
 
 def apply_matrix(points, matrix):
     """:func:`map_points` without its checks, for the transforms: ``(B, K, 2)`` float64 points,
-    ``(B, 3, 3)`` float64 matrices, both numpy or both torch (same device) → ``(B, K, 2)``."""
+    affine ``(B, 3, 3)`` float64 matrices (the transforms' have last rows (0, 0, 1)), both numpy
+    or both torch (same device) → ``(B, K, 2)``."""
     if isinstance(points, np.ndarray):
-        h = points @ matrix[:, :, :2].transpose(0, 2, 1) + matrix[:, None, :, 2]
-    else:
-        h = torch.baddbmm(matrix[:, None, :, 2], points, matrix[:, :, :2].transpose(1, 2))
-    return h[..., :2] / h[..., 2:]
+        # a contiguous right operand: numpy's product is several times faster on it
+        return points @ matrix[:, :2, :2].transpose(0, 2, 1).copy() + matrix[:, None, :2, 2]
+    return torch.baddbmm(matrix[:, None, :2, 2], points, matrix[:, :2, :2].transpose(1, 2))
 
 
 def map_boxes(boxes, matrix):
