@@ -137,8 +137,18 @@ def warp_labels(mask: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int
              f"{info[0]}..{info[1]}); give an ignore_index in that range")
     work = dtype if dtype in (torch.uint8, torch.int32, torch.int64) else torch.int64
     src = mask if dtype == work else mask.to(work)
-    out = _run(src, matrices, size, "nearest", _fill(ignore_index, 1, work, src.device), border)
+    if src.device.type == "cpu" and not torch.compiler.is_compiling():
+        fill = _cpu_label_fill(ignore_index, work)
+    else:
+        fill = _fill(ignore_index, 1, work, src.device)
+    out = _run(src, matrices, size, "nearest", fill, border)
     return out if dtype == work else out.to(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _cpu_label_fill(ignore_index: int, work: torch.dtype) -> torch.Tensor:
+    """:func:`_fill` of a label on the CPU, made once per value (the op only reads it)."""
+    return _fill(ignore_index, 1, work, torch.device("cpu"))
 
 
 @functools.cache

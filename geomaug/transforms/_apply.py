@@ -38,8 +38,8 @@ def outputs(targets, ctx, size, settings, params, image) -> dict:
     """A call's results: keypoints and boxes mapped through ``ctx.matrix`` (``(B, 3, 3)``
     numpy), the image by ``image()`` (``(tensor, normalized)``; None: no image), the mask
     resampled (``ctx.stage``: the number of geometric ops walked, 0: nothing to warp), each given
-    back as it came.  The small work runs before the kernels, whose memory traffic leaves the
-    caches cold for whatever follows them."""
+    back as it came.  The small work runs before the kernels (and the mask's before the image's),
+    whose memory traffic leaves the caches cold for whatever follows them."""
     r = targets.restore
     points = {}
     pairs = settings.get("flip_pairs")
@@ -63,11 +63,12 @@ def outputs(targets, ctx, size, settings, params, image) -> dict:
     m = ctx.matrix if targets.batched else ctx.matrix[0]
     points["matrix"] = m if targets.kind in ("numpy", "pil") else torch.from_numpy(m).to(
         targets.device)
+    mask = None if targets.mask is None else _mask(ctx, targets.mask, size, settings)
     out = {}
     if image is not None:
         out["image"] = r["image"](*image())
-    if targets.mask is not None:
-        out["mask"] = r["mask"](_mask(ctx, targets.mask, size, settings))
+    if mask is not None:
+        out["mask"] = r["mask"](mask)
     out.update(points)
     out["params"] = params
     return out

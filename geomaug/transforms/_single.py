@@ -93,6 +93,15 @@ class Plan:
                  and not (contrasts and contrasts[0] < geometric[-1])
                  and (norm is None or norm.dtype in _FUSED_DTYPES))
         self.order = (orders.pop() if orders else default) if fused else None
+        self.norm = norm
+        self._constants = {}  # channels -> the fused op's fill and normalisation arguments
+
+    def constants(self, C: int, settings: dict):
+        """The fused op's fill and (mean, std) for ``C`` channels, made once per pipeline."""
+        if C not in self._constants:
+            norm = None if self.norm is None else self.norm.fused_args(C, self.order)
+            self._constants[C] = (fill_values(settings["fill"], C), norm)
+        return self._constants[C]
 
     def takes(self, root: Compose, targets) -> bool:
         if (targets.batched or targets.batch != 1 or targets.device.type != "cpu"
@@ -145,7 +154,7 @@ def run(root, targets, generator) -> dict | None:
     settings = root._pass_settings
     image = None if targets.image is None else (
         lambda: _image(one, targets.image, size, settings,
-                       plan=lambda ctx, img, s: _fused_args(one, img, s, order)))
+                       plan=lambda ctx, img, s: _fused_args(one, img, s, walk)))
     return outputs(targets, one, size, settings, params, image)
 
 
@@ -155,7 +164,7 @@ def _unknown_means(steps: int) -> torch.Tensor:
     return torch.full((1, steps), math.nan, dtype=torch.float64)
 
 
-def _fused_args(one: One, img: torch.Tensor, settings, order: str) -> dict:
+def _fused_args(one: One, img: torch.Tensor, settings, walk: Plan) -> dict:
     """:func:`geomaug.transforms._apply.fused_plan`'s arguments for this sample: each ColorJitter
     slot runs the op its drawn order names (code 0 where not applied), RandomGrayscale code 5;
     every contrast mean measured in the pass (NaN)."""
@@ -171,12 +180,12 @@ def _fused_args(one: One, img: torch.Tensor, settings, order: str) -> dict:
             assert type(op) is RandomGrayscale
             codes.append(5 if on else 0)
             factors.append(1.0)
-    C = img.shape[1]
-    norm = one.normalize[0] if one.normalize is not None else None
+    fill, normalize = walk.constants(img.shape[1], settings)
+    norm = walk.norm
     return dict(matrices=torch.from_numpy(one.matrix), interpolation=settings["interpolation"],
-                border=settings["border"], fill=fill_values(settings["fill"], C),
+                border=settings["border"], fill=fill,
                 ops=torch.from_numpy(np.array([codes], dtype=np.int64)),
                 factors=torch.from_numpy(np.array([factors], dtype=np.float64)),
-                means=_unknown_means(len(codes)),
-                normalize=None if norm is None else norm.fused_args(C, order),
-                out_dtype=norm.dtype if norm is not None else img.dtype, channel_order=order)
+                means=_unknown_means(len(codes)), normalize=normalize,
+                out_dtype=norm.dtype if norm is not None else img.dtype,
+                channel_order=walk.order)

@@ -12,6 +12,7 @@ import torch
 from .._checks import fail
 
 _IMAGE_DTYPES = (torch.uint8, torch.float32, torch.float64)
+_NUMPY_IMAGE_DTYPES = frozenset(np.dtype(t) for t in (np.uint8, np.float32, np.float64))
 _NUMPY_FLOATS = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32,
                  np.dtype(np.float64): torch.float64}
 
@@ -41,7 +42,7 @@ def _pil_image_class():
 
 def _read_image(image):
     """→ ((B, C, H, W) tensor, batched, kind, restore(out, normalized))."""
-    pil = _pil_image_class()
+    pil = None if isinstance(image, (np.ndarray, torch.Tensor)) else _pil_image_class()
     if pil is not None and isinstance(image, pil):
         from PIL import Image
 
@@ -61,7 +62,7 @@ def _read_image(image):
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3):
             fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
-        if image.dtype not in (np.uint8, np.float32, np.float64):
+        if image.dtype not in _NUMPY_IMAGE_DTYPES:
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
         a = image if image.flags.writeable else np.array(image)  # torch wants writeable memory
         ndim = image.ndim
@@ -97,7 +98,7 @@ def _read_image(image):
 
 def _read_mask(mask):
     """→ ((B, 1, H, W) tensor, leading shape, restore(out))."""
-    pil = _pil_image_class()
+    pil = None if isinstance(mask, (np.ndarray, torch.Tensor)) else _pil_image_class()
     if pil is not None and isinstance(mask, pil):
         from PIL import Image
 
@@ -121,7 +122,8 @@ def _read_mask(mask):
             back = lambda o: o.numpy()[0].transpose(1, 2, 0)  # noqa: E731
         else:
             fail(f"mask must be (H, W) or (H, W, 1), got shape {a.shape}")
-        _check_mask_dtype(t)
+        if a.dtype.kind in "fc":
+            _check_mask_dtype(t)  # raises
         return t, False, back
     if not isinstance(mask, torch.Tensor):
         raise TypeError(f"mask must be a torch.Tensor, numpy.ndarray or PIL image, "
@@ -152,7 +154,7 @@ def _points(x, name: str, last: int):
             raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
     else:
         try:
-            arr = np.asarray(x)
+            arr = x if type(x) is np.ndarray else np.asarray(x)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be a tensor or array, got {type(x).__name__}") from None
         if arr.dtype.kind in "bc":
