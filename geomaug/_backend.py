@@ -161,10 +161,26 @@ class BackendSettingError(ValueError):
     """The environment variable GEOMAUG_BACKEND holds a value geomaug does not know."""
 
 
+_VAR = "GEOMAUG_BACKEND"
+_KEY = os.environ.encodekey(_VAR)
+
+
+def _setting() -> str:
+    """GEOMAUG_BACKEND's value ("" when unset), read on every call.  ``os.environ.get`` raises and
+    catches two KeyErrors when the variable is unset (the usual case), several microseconds per
+    op call: its dict is read directly where it has one (CPython's ``os.environ`` does)."""
+    env = os.environ
+    data = getattr(env, "_data", None)
+    if not isinstance(data, dict):
+        return env.get(_VAR, "")
+    value = data.get(_KEY)
+    return "" if value is None else env.decodevalue(value)
+
+
 def mode() -> str:
     """The backend setting: GEOMAUG_BACKEND (``auto`` when unset or empty); raises
     :class:`BackendSettingError` naming the allowed values for anything else."""
-    raw = os.environ.get("GEOMAUG_BACKEND", "")
+    raw = _setting()
     value = raw.strip().lower() or "auto"
     if value not in MODES:
         raise BackendSettingError(

@@ -1,6 +1,7 @@
 """Backend choice: the missing-extension path, a build for another torch, the arch-mismatch
 fallback on a simulated GPU, and GEOMAUG_BACKEND."""
 import json
+import os
 import warnings
 
 import pytest
@@ -159,3 +160,16 @@ def test_extension_lacking_an_op_is_out_of_date_not_an_import_error(fresh_backen
         fit = geomaug.estimate(src, 2 * src)
     assert any("out of date" in str(w.message) for w in caught)
     torch.testing.assert_close(fit.s, torch.full((3,), 2.0))
+
+
+def test_setting_is_read_on_every_call(monkeypatch):
+    """mode() reads os.environ's dict directly: set, changed, emptied and removed values are seen
+    at once, as os.environ.get would see them."""
+    monkeypatch.delenv("GEOMAUG_BACKEND", raising=False)
+    assert _backend._setting() == "" and _backend.mode() == "auto"
+    for value, want in (("torch", "torch"), (" EXT ", "ext"), ("", "auto"), ("auto", "auto")):
+        monkeypatch.setenv("GEOMAUG_BACKEND", value)
+        assert _backend._setting() == os.environ.get("GEOMAUG_BACKEND") == value
+        assert _backend.mode() == want
+    monkeypatch.delenv("GEOMAUG_BACKEND")
+    assert _backend.mode() == "auto"

@@ -146,8 +146,7 @@ def run(root, targets, generator) -> dict | None:
             one.colors.append((t, p))
         elif type(t) is Normalize:
             one.normalize = (t, order)
-        params.append({k: v if isinstance(v, np.ndarray) else np.array([v])
-                       for k, v in p.items()})
+        params.append(_as_params(p))
     size = (one.h, one.w)
     check_size(size)
     one.matrix = G.from_entries(one.entries)[None]
@@ -156,6 +155,14 @@ def run(root, targets, generator) -> dict | None:
         lambda: _image(one, targets.image, size, settings,
                        plan=lambda ctx, img, s: _fused_args(one, img, s, walk)))
     return outputs(targets, one, size, settings, params, image)
+
+
+def _as_params(p: dict) -> dict:
+    """One sample's drawn values as the batched walk records them: ``(1,)`` arrays of their type
+    (bool, int64, float64); the floats are rows of one array (one numpy call, not one each)."""
+    rows = iter(np.array([v for v in p.values() if type(v) is float])[:, None])
+    return {k: next(rows) if type(v) is float else v if isinstance(v, np.ndarray) else np.array([v])
+            for k, v in p.items()}
 
 
 @functools.cache
