@@ -1,6 +1,7 @@
-"""Where a W1-CPU call's time goes: the Python of ``Compose`` with the kernels stubbed out (alone,
-and right after a real augment kernel call, as in a real call), the two kernel calls alone with
-the arguments ``Compose`` passes them, and the whole call.  One thread, p10 and median of
+"""Where a W1-CPU call's time goes: the whole call, and inside it the two kernel calls (timed
+where ``Compose`` makes them) and the rest (the Python); the two kernel calls alone, with the
+arguments ``Compose`` passes them; the Python of ``Compose`` with the kernels stubbed out (alone,
+and right after a real augment kernel call, as in a real call).  One thread, p10 and median of
 ``--calls`` calls; the stubs return preallocated outputs of the right shape.
 
 ``python -m benchmarks.w1_overhead [--calls N]``"""
@@ -67,11 +68,35 @@ def main(argv=None) -> None:
             real[name](*a, **k)
 
     def one_kernel():
-        name, a, k = next(pairs)[0]
+        name, a, k = next(c for c in next(pairs) if c[0] == "augment")
         real[name](*a, **k)
 
     run = lambda: pipeline(image, mask, keypoints)  # noqa: E731
-    results = {"whole call": _time(run, args.calls), "the two kernel calls": _time(kernels, args.calls)}
+    inside = {"augment": [], "warp": []}  # kernel time of each whole call
+
+    def timed(name):
+        def op(*a, **k):
+            t0 = time.perf_counter()
+            out = real[name](*a, **k)
+            inside[name][-1] += time.perf_counter() - t0
+            return out
+        return op
+
+    def before_whole():
+        for ts in inside.values():
+            ts.append(0.0)
+
+    try:
+        _ops.augment, _ops.warp = timed("augment"), timed("warp")
+        whole = _time(run, args.calls, before=before_whole)
+    finally:
+        _ops.augment, _ops.warp = real["augment"], real["warp"]
+    results = {"whole call": whole,
+               "  in it: the augment kernel call": inside["augment"],
+               "  in it: the mask's warp kernel call": inside["warp"],
+               "  in it: the rest (Python)": [t - a - w for t, a, w in
+                                              zip(whole, inside["augment"], inside["warp"])],
+               "the two kernel calls alone": _time(kernels, args.calls)}
     try:
         _ops.augment = lambda *a, **k: outputs["augment"]
         _ops.warp = lambda *a, **k: outputs["warp"]
