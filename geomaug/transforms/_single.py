@@ -165,6 +165,12 @@ def _as_params(p: dict) -> dict:
             for k, v in p.items()}
 
 
+@functools.lru_cache(maxsize=1024)
+def _program(codes: tuple) -> torch.Tensor:
+    """The ``(1, S)`` step codes (a pipeline has a few dozen programs; the op only reads them)."""
+    return torch.tensor([codes], dtype=torch.int64).view(1, len(codes))
+
+
 @functools.cache
 def _unknown_means(steps: int) -> torch.Tensor:
     """``(1, steps)`` NaN: every contrast mean measured in the pass (the op only reads it)."""
@@ -191,7 +197,7 @@ def _fused_args(one: One, img: torch.Tensor, settings, walk: Plan) -> dict:
     norm = walk.norm
     return dict(matrices=torch.from_numpy(one.matrix), interpolation=settings["interpolation"],
                 border=settings["border"], fill=fill,
-                ops=torch.from_numpy(np.array([codes], dtype=np.int64)),
+                ops=_program(tuple(codes)),
                 factors=torch.from_numpy(np.array([factors], dtype=np.float64)),
                 means=_unknown_means(len(codes)), normalize=normalize,
                 out_dtype=norm.dtype if norm is not None else img.dtype,

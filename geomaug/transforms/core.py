@@ -9,6 +9,7 @@ the colour ops run on the resampled pixels in their listed order, and Normalize 
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -312,8 +313,7 @@ class Compose(Transform):
         # Read once, when built (raises now on conflicting declarations); every call uses it.
         self._pass_settings = pass_settings(self)
         _check_normalize_last(self)
-        from . import _single
-        self._single = _single.plan(self)  # the walk of one-sample calls (None: not this one)
+        self._single = _late("_single").plan(self)  # the walk of one-sample calls (None: not this one)
 
     def children(self):
         return self.transforms
@@ -446,11 +446,8 @@ def _check_normalize_last(root):
 
 def run(root: Transform, targets, params, generator) -> dict:
     """Draw (or replay) the parameters, then transform every target in one pass."""
-    from ._apply import finish
-    from . import _single
-
     if params is None:  # one unbatched sample: the same results on Python floats
-        out = _single.run(root, targets, generator)
+        out = _late("_single").run(root, targets, generator)
         if out is not None:
             return out
     B = targets.batch
@@ -467,7 +464,19 @@ def run(root: Transform, targets, params, generator) -> dict:
         root.step(probe, None)
         ctx.sizes = probe.sizes[:0]
         ctx.empty_size = tuple(int(v) for v in probe.sizes[0])
-    return finish(root, ctx, targets, params, settings)
+    return _late("_apply").finish(root, ctx, targets, params, settings)
+
+
+_LATE: dict = {}
+
+
+def _late(name: str):
+    """Module ``name`` of this package, which imports this one (the apply half, the one-sample
+    walk): imported on first use, then looked up (an import statement per call costs more)."""
+    module = _LATE.get(name)
+    if module is None:
+        module = _LATE[name] = importlib.import_module(f"{__package__}.{name}")
+    return module
 
 
 def as_numpy(v) -> np.ndarray:
