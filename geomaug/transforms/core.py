@@ -6,6 +6,9 @@ forward matrix and the current size.  Each transform draws its parameters (CPU, 
 call's generator) unless they are given, then a geometric one multiplies its matrix in and a colour
 one is recorded.  Then the image is resampled once, the mask once, keypoints and boxes are mapped,
 the colour ops run on the resampled pixels in their listed order, and Normalize runs last.
+
+A call on one unbatched sample without ``params`` (a DataLoader worker's) takes the same walk on
+Python floats instead (``_single.py``): the same draws, matrices and results, less Python.
 """
 from __future__ import annotations
 
