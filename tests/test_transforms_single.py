@@ -255,3 +255,19 @@ def test_calls_the_walk_does_not_take(rng, case):
         assert not isinstance(out, Exception), out
     if case == "edited list":
         assert out["matrix"][1, 1] < 0  # the inserted op ran
+
+
+def test_negative_stride_numpy_inputs(rng):
+    """img[..., ::-1] (BGR to RGB) and flipped masks are read (copied), in both walks."""
+    img = rng.integers(0, 256, (20, 18, 3)).astype(np.uint8)
+    mask = rng.integers(0, 4, (20, 18)).astype(np.uint8)
+    t = T.Compose([T.HorizontalFlip(), T.RandomAffine(15), T.CenterCrop(12),
+                   T.ColorJitter(0.3, 0.3), T.Normalize()])
+    seed = int(rng.integers(1000))
+    out = t(image=img[..., ::-1], mask=mask[:, ::-1], seed=seed)
+    ref = _batched_walk(t, image=np.ascontiguousarray(img[..., ::-1]),
+                        mask=np.ascontiguousarray(mask[:, ::-1]), seed=seed)
+    _assert_same(out, ref)
+    plain = T.Compose([T.VerticalFlip(p=1.0)])(image=img[::-1], mask=mask[::-1])
+    np.testing.assert_array_equal(plain["image"], img)
+    np.testing.assert_array_equal(plain["mask"], mask)

@@ -40,6 +40,12 @@ def _pil_image_class():
     return Image.Image
 
 
+def _viewable(a: np.ndarray) -> bool:
+    """Whether torch can view ``a`` as it is: writeable (a read-only input is copied, as an output
+    may be the input itself) and no negative strides (e.g. ``img[..., ::-1]``, BGR to RGB)."""
+    return a.flags.writeable and min(a.strides, default=0) >= 0
+
+
 def _read_image(image):
     """→ ((B, C, H, W) tensor, batched, kind, restore(out, normalized))."""
     pil = None if isinstance(image, (np.ndarray, torch.Tensor)) else _pil_image_class()
@@ -64,7 +70,7 @@ def _read_image(image):
             fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
         if image.dtype not in _NUMPY_IMAGE_DTYPES:
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
-        a = image if image.flags.writeable else np.array(image)  # torch wants writeable memory
+        a = image if _viewable(image) else np.array(image)
         ndim = image.ndim
         # (B, C, H, W) view made on the numpy side: one torch call instead of three
         t = torch.from_numpy(a.transpose(2, 0, 1)[None] if ndim == 3 else a[None, None])
@@ -114,7 +120,7 @@ def _read_mask(mask):
 
         return t, lead, restore
     if isinstance(mask, np.ndarray):
-        a = mask if mask.flags.writeable else np.array(mask)  # torch wants writeable memory
+        a = mask if _viewable(mask) else np.array(mask)
         if a.ndim == 2:  # (1, 1, H, W) views made on the numpy side
             t, back = torch.from_numpy(a[None, None]), lambda o: o.numpy()[0, 0]
         elif a.ndim == 3 and a.shape[2] == 1:
