@@ -77,8 +77,10 @@ def _gray(x: torch.Tensor, order: str = "RGB") -> torch.Tensor:
 
 
 def _gray_mean(x: torch.Tensor, order: str = "RGB") -> torch.Tensor:
-    """Per-sample mean of the grayscale of a float image: ``(B,)`` (``()`` for (C, H, W))."""
-    return _gray(x, order).mean(dim=(-3, -2, -1))
+    """Per-sample mean of the grayscale of a float image: ``(B,)`` (``()`` for (C, H, W)), summed
+    in float64 and given in ``x``'s dtype -- the fused op's rule (geomaug.fused), so that both
+    paths blend with the same mean."""
+    return _gray(x, order).double().mean(dim=(-3, -2, -1)).to(x.dtype)
 
 
 def _brightness(x: torch.Tensor, f, bound: float) -> torch.Tensor:
@@ -355,7 +357,7 @@ def gray_mean(image: torch.Tensor, *, channel_order: str = "RGB") -> torch.Tenso
 
     Returns:
         ``(B,)`` (``()`` for a ``(C, H, W)`` image) on the image's scale (0..255 for uint8,
-        unrounded), float32 (float64 for float64 images).
+        unrounded), float32 (float64 for float64 images), summed in float64.
 
     Example:
         >>> gray_mean(torch.tensor([[[0, 255]]], dtype=torch.uint8))

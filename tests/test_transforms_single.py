@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import geomaug.transforms as T
-from geomaug.transforms import _single
+from geomaug.transforms import _apply, _single
 
 
 def _random_op(rng, h, w):
@@ -118,15 +118,23 @@ def _targets(rng, kind, h, w, C, dtype):
 
 @pytest.mark.parametrize("kind", ["numpy", "torch", "channels_last", "pil"])
 def test_one_sample_walk_equals_batched_walk(rng, kind, monkeypatch):
-    taken = []
-    real = _single.run
+    """... and where it takes a call with colour work or Normalize, the batched walk's decision
+    (_apply.fused_plan) is the fused op too: the two decisions agree."""
+    taken, fused = [], []
+    real, real_plan = _single.run, _apply.fused_plan
 
     def spy(*a, **k):
         out = real(*a, **k)
         taken.append(out is not None)
         return out
 
+    def spy_plan(*a, **k):
+        plan = real_plan(*a, **k)
+        fused.append(plan is not None)
+        return plan
+
     monkeypatch.setattr(_single, "run", spy)
+    monkeypatch.setattr(_apply, "fused_plan", spy_plan)
     for trial in range(60):
         h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
         C = int(rng.choice([1, 3, 4]))
@@ -138,7 +146,7 @@ def test_one_sample_walk_equals_batched_walk(rng, kind, monkeypatch):
         if rng.random() < 0.3:
             del kw["image"]
         seed = int(rng.integers(1 << 31))
-        taken.clear()
+        taken.clear(), fused.clear()
         try:
             ref = _batched_walk(t, **kw, seed=seed)
         except Exception as e:  # e.g. an empty output size: both walks raise the same error
@@ -149,6 +157,7 @@ def test_one_sample_walk_equals_batched_walk(rng, kind, monkeypatch):
         taken.clear()
         out = t(**kw, seed=seed)
         assert taken == [True], (trial, t)  # every pipeline here is one the walk takes
+        assert all(fused), (trial, t)  # asked only for colour work / Normalize: it fused
         _assert_same(out, ref)
 
 
