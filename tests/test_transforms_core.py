@@ -384,3 +384,23 @@ def test_wrong_channel_counts():
         T.Compose([T.Rotate(5)], fill=(1, 2))(image=torch.zeros(3, 5, 5))
     out = T.Normalize(mean=0.5, std=0.25)(image=torch.full((4, 2, 2), 255, dtype=torch.uint8))["image"]
     assert torch.allclose(out, torch.full((4, 2, 2), 2.0))  # one number for every channel
+
+
+def test_custom_projective_op_composes_and_maps_points(rng):
+    """A custom geometric op may return a projective matrix: the pipeline's matrix is the full
+    product and keypoints are divided by w (the built-in ops' are affine)."""
+    from geomaug.transforms.geometric import GeometricTransform
+
+    P = np.array([[1.0, 0.1, 0.5], [0.0, 1.2, -0.3], [0.01, 0.02, 1.0]])
+
+    class Perspective(GeometricTransform):
+        def matrix(self, params, sizes):
+            return np.repeat(P[None], len(sizes), 0), sizes
+
+    kp = rng.uniform(0, 10, (3, 2))
+    out = T.Compose([Perspective(), T.HorizontalFlip(p=1.0)])(image=torch.zeros(3, 12, 12),
+                                                              keypoints=kp, seed=0)
+    want = G.hflip(12.0) @ P
+    np.testing.assert_allclose(out["matrix"], want, rtol=1e-15)
+    h = np.c_[kp, np.ones(3)] @ want.T
+    np.testing.assert_allclose(out["keypoints"], h[:, :2] / h[:, 2:], rtol=1e-12)

@@ -64,11 +64,11 @@ def _pipeline(rng, h, w, normalize):
 
 def _batched_walk(t, **kw):
     """The same call through the batched walk (the one-sample walk switched off)."""
-    saved, t._single = t._single, None
+    saved, _single.run = _single.run, lambda *a: None
     try:
         return t(**kw)
     finally:
-        t._single = saved
+        _single.run = saved
 
 
 def _assert_same(a, b, path="out"):
@@ -213,7 +213,7 @@ class MyFlip(T.HorizontalFlip):
 @pytest.mark.parametrize("case", ["batched", "params", "container", "unsupported", "subclass",
                                   "contrast before a warp", "two contrasts", "float64 colour",
                                   "four channels colour", "no geometry", "float64 normalize",
-                                  "mixed channel orders", "edited list", "needs grad"])
+                                  "mixed channel orders", "needs grad", "method on an instance"])
 def test_calls_the_walk_does_not_take(rng, case):
     img = torch.from_numpy(rng.integers(0, 256, (3, 20, 20)).astype(np.uint8))
     jitter = T.ColorJitter(0.3, 0.3, 0.3)
@@ -245,12 +245,12 @@ def test_calls_the_walk_does_not_take(rng, case):
         ops[-1] = T.Normalize(dtype=torch.float64)
     elif case == "mixed channel orders":
         ops[-1] = T.Normalize(channel_order="BGR")
+    elif case == "method on an instance":
+        ops[0].matrix = ops[0].matrix  # an instance attribute now: the class's may not be the one
     elif case == "needs grad":
         ops = [T.HorizontalFlip(p=1.0), T.Normalize()]
         kw["image"] = (img.float() / 255).requires_grad_()
     t = T.Compose(ops)
-    if case == "edited list":
-        t.transforms.insert(0, T.VerticalFlip(p=1.0))
     taken, out = _taken(t, **kw)
     if case == "needs grad":  # taken: the fused op's own decision sends it to the PyTorch path
         assert taken and out["image"].requires_grad
@@ -262,8 +262,33 @@ def test_calls_the_walk_does_not_take(rng, case):
         assert isinstance(out, ValueError) and "ColorJitter" in str(out)
     else:
         assert not isinstance(out, Exception), out
-    if case == "edited list":
-        assert out["matrix"][1, 1] < 0  # the inserted op ran
+
+
+@pytest.mark.parametrize("change", ["list", "compose order", "op order", "contrast", "dtype"])
+def test_the_pipeline_is_read_at_each_call(rng, change):
+    """Ops and settings changed after the Compose is built count from the next call on, in both
+    walks (the decision to take a call reads the pipeline as it is then)."""
+    img = rng.integers(0, 256, (24, 22, 3)).astype(np.uint8)
+    jitter, norm = T.ColorJitter(0.3, 0.0, 0.3, 0.1), T.Normalize()
+    late = T.ColorJitter(brightness=0.3)
+    t = T.Compose([late, T.RandomAffine(10), jitter, norm])
+    t(image=img, seed=1)  # a call before the change
+    if change == "list":
+        t.transforms.insert(0, T.VerticalFlip(p=1.0))
+    elif change == "compose order":
+        t.channel_order = "BGR"
+    elif change == "op order":
+        jitter.channel_order = "BGR"
+    elif change == "contrast":
+        late.contrast = (0.5, 1.5)  # a contrast before the warp: the step-by-step path
+    else:
+        norm.dtype = torch.float64
+    seed = int(rng.integers(1000))
+    taken, out = _taken(t, image=img, seed=seed)
+    _assert_same(out, _batched_walk(t, image=img, seed=seed))
+    assert taken == (change in ("list", "compose order"))
+    if change == "list":
+        assert out["matrix"][1, 1] < 0  # the inserted flip ran
 
 
 def test_negative_stride_numpy_inputs(rng):

@@ -7,10 +7,11 @@ same uniforms in the same order, builds each op's matrix with the same builders 
 composes them with the same product and hands the kernels the same arguments: its results equal
 the batched walk's to the bit (``tests/test_transforms_single.py`` checks every op it takes).
 
-It takes a flat :class:`Compose` of the ops in :data:`OPS` (exact types: a subclass may change
-``draw`` or ``matrix``), called on one unbatched CPU sample without ``params``, when the image
-work is one fused pass, one resample or nothing; :func:`run` returns None for every other call
-before it draws anything, and the batched walk takes it.
+It takes a flat :class:`Compose` of the ops in :data:`OPS` (exact types, no method overridden
+on an instance: a subclass may change ``draw`` or ``matrix``), called on one unbatched CPU sample
+without ``params``, when the image work is one fused pass, one resample or nothing; :func:`run`
+returns None for every other call before it draws anything (the decision reads the pipeline as
+it is at the call), and the batched walk takes it.
 """
 from __future__ import annotations
 
@@ -71,63 +72,54 @@ class One:
         return min(lo + math.floor(self.rand() * (hi - lo + 1)), hi)
 
 
-class Plan:
-    """What a pipeline's calls need to know to take this walk, read once when the Compose is built
-    (as its pass settings are): its ops, and for the image the fused pass's channel order (None:
-    the colour work needs the step-by-step path, e.g. a contrast mean measured before a warp)."""
+# Methods an instance may not override for this walk to take it (it calls the class's).
+_METHODS = frozenset({"draw", "draw_values", "matrix", "apply", "step", "color", "draw_one",
+                      "draw_values_one", "matrix_one"})
 
-    def __init__(self, root: Compose):
-        self.transforms = list(root.transforms)
+
+class Plan:
+    """Whether this walk takes a call, from the pipeline as it is at the call (the batched walk
+    reads its ops' settings at each call too): its ops, the image's channel count and dtype, and
+    for the image's colour work the fused pass's channel order (None: the step-by-step path, e.g.
+    a contrast mean measured before a warp, or two channel orders)."""
+
+    def __init__(self, root: Compose, targets):
+        transforms = root.transforms
+        self.ok = (not targets.batched and targets.batch == 1 and targets.device.type == "cpu"
+                   and bool(transforms)
+                   and all(type(t) in OPS and not (t.__dict__.keys() & _METHODS)
+                           for t in transforms))
+        if not self.ok:
+            return
         default = root.channel_order or "RGB"
-        colors = [t for t in self.transforms if t.color]
-        norm = self.transforms[-1] if type(self.transforms[-1]) is Normalize else None
-        self.colors = bool(colors)  # colour ops (they need 1 or 3 channels)
-        self.image_work = bool(colors) or norm is not None  # else the image is resampled as is
-        geometric = [i for i, t in enumerate(self.transforms) if t.geometric]
-        contrasts = [i for i, t in enumerate(self.transforms)
+        colors = [t for t in transforms if t.color]
+        self.norm = norm = transforms[-1] if type(transforms[-1]) is Normalize else None
+        self.order = default
+        img = targets.image
+        if img is None or (not colors and norm is None):
+            return  # the image, if any, is resampled (or kept) as it is
+        geometric = [i for i, t in enumerate(transforms) if t.geometric]
+        contrasts = [i for i, t in enumerate(transforms)
                      if type(t) is ColorJitter and t.contrast is not None]
         orders = {t.channel_order or default for t in colors}
         if norm is not None:
             orders.add(norm.channel_order or default)
-        fused = (geometric and len(orders) <= 1 and len(contrasts) <= 1
-                 and not (contrasts and contrasts[0] < geometric[-1])
-                 and (norm is None or norm.dtype in _FUSED_DTYPES))
-        self.order = (orders.pop() if orders else default) if fused else None
-        self.norm = norm
-        self._constants = {}  # channels -> the fused op's fill and normalisation arguments
-
-    def constants(self, C: int, settings: dict):
-        """The fused op's fill and (mean, std) for ``C`` channels, made once per pipeline."""
-        if C not in self._constants:
-            norm = None if self.norm is None else self.norm.fused_args(C, self.order)
-            self._constants[C] = (fill_values(settings["fill"], C), norm)
-        return self._constants[C]
-
-    def takes(self, root: Compose, targets) -> bool:
-        if (targets.batched or targets.batch != 1 or targets.device.type != "cpu"
-                or root.transforms != self.transforms):
-            return False
-        img = targets.image
-        if img is None or not self.image_work:
-            return True
         C = img.shape[1]
-        return (self.order is not None and img.dtype in (torch.uint8, torch.float32)
-                and 1 <= C <= 4 and (not self.colors or C in (1, 3)))
-
-
-def plan(root: Compose) -> Plan | None:
-    """The pipeline's :class:`Plan`, or None when it holds an op this walk does not take."""
-    if type(root) is not Compose or not root.transforms or \
-            not all(type(t) in OPS for t in root.transforms):
-        return None
-    return Plan(root)
+        self.ok = bool(geometric and len(orders) == 1 and len(contrasts) <= 1
+                       and not (contrasts and contrasts[0] < geometric[-1])
+                       and (norm is None or norm.dtype in _FUSED_DTYPES)
+                       and img.dtype in (torch.uint8, torch.float32) and 1 <= C <= 4
+                       and (not colors or C in (1, 3)))
+        self.order = orders.pop()
 
 
 def run(root, targets, generator) -> dict | None:
     """The call's results (as :func:`geomaug.transforms.core.run`'s), or None (nothing drawn)
     when this walk does not take it."""
-    walk = getattr(root, "_single", None)
-    if walk is None or not walk.takes(root, targets):
+    if type(root) is not Compose:
+        return None
+    walk = Plan(root, targets)
+    if not walk.ok:
         return None
     order = walk.order
     h, w = targets.size
@@ -161,8 +153,8 @@ def _as_params(p: dict) -> dict:
     """One sample's drawn values as the batched walk records them: ``(1,)`` arrays of their type
     (bool, int64, float64); the floats are rows of one array (one numpy call, not one each)."""
     rows = iter(np.array([v for v in p.values() if type(v) is float])[:, None])
-    return {k: next(rows) if type(v) is float else v if isinstance(v, np.ndarray) else np.array([v])
-            for k, v in p.items()}
+    return {k: next(rows) if type(v) is float else v if isinstance(v, np.ndarray) else
+            np.array([v], dtype=np.int64 if type(v) is int else None) for k, v in p.items()}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -193,12 +185,12 @@ def _fused_args(one: One, img: torch.Tensor, settings, walk: Plan) -> dict:
             assert type(op) is RandomGrayscale
             codes.append(5 if on else 0)
             factors.append(1.0)
-    fill, normalize = walk.constants(img.shape[1], settings)
-    norm = walk.norm
+    C, norm = img.shape[1], walk.norm
     return dict(matrices=torch.from_numpy(one.matrix), interpolation=settings["interpolation"],
-                border=settings["border"], fill=fill,
+                border=settings["border"], fill=fill_values(settings["fill"], C),
                 ops=_program(tuple(codes)),
                 factors=torch.from_numpy(np.array([factors], dtype=np.float64)),
-                means=_unknown_means(len(codes)), normalize=normalize,
+                means=_unknown_means(len(codes)),
+                normalize=None if norm is None else norm.fused_args(C, walk.order),
                 out_dtype=norm.dtype if norm is not None else img.dtype,
                 channel_order=walk.order)

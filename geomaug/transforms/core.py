@@ -316,7 +316,6 @@ class Compose(Transform):
         # Read once, when built (raises now on conflicting declarations); every call uses it.
         self._pass_settings = pass_settings(self)
         _check_normalize_last(self)
-        self._single = _late("_single").plan(self)  # the walk of one-sample calls (None: not this one)
 
     def children(self):
         return self.transforms

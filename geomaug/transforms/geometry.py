@@ -123,8 +123,15 @@ def from_entries(e: tuple) -> np.ndarray:
 
 
 def compose(m2: np.ndarray, m1: np.ndarray) -> np.ndarray:
-    """``m2 @ m1`` of affine ``(B, 3, 3)`` matrices, as :func:`compose_entries` computes it."""
-    return _affine(*compose_entries(_entries_of(m2), _entries_of(m1)))
+    """``m2 @ m1`` of ``(B, 3, 3)`` matrices: as :func:`compose_entries` computes it when both
+    are affine (the built-in ops' are), else the full product (a custom op's projective row)."""
+    if _is_affine(m2) and _is_affine(m1):
+        return _affine(*compose_entries(_entries_of(m2), _entries_of(m1)))
+    return m2 @ m1
+
+
+def _is_affine(m: np.ndarray) -> bool:
+    return not m[:, 2, :2].any() and bool((m[:, 2, 2] == 1.0).all())
 
 
 def _entries_of(m: np.ndarray) -> tuple:
@@ -225,12 +232,13 @@ def map_points(points, matrix):
 
 def apply_matrix(points, matrix):
     """:func:`map_points` without its checks, for the transforms: ``(B, K, 2)`` float64 points,
-    affine ``(B, 3, 3)`` float64 matrices (the transforms' have last rows (0, 0, 1)), both numpy
-    or both torch (same device) → ``(B, K, 2)``."""
+    ``(B, 3, 3)`` float64 matrices, both numpy or both torch (same device) → ``(B, K, 2)``."""
     if isinstance(points, np.ndarray):
         # a contiguous right operand: numpy's product is several times faster on it
-        return points @ matrix[:, :2, :2].transpose(0, 2, 1).copy() + matrix[:, None, :2, 2]
-    return torch.baddbmm(matrix[:, None, :2, 2], points, matrix[:, :2, :2].transpose(1, 2))
+        h = points @ matrix[:, :, :2].transpose(0, 2, 1).copy() + matrix[:, None, :, 2]
+    else:
+        h = torch.baddbmm(matrix[:, None, :, 2], points, matrix[:, :, :2].transpose(1, 2))
+    return h[..., :2] / h[..., 2:]  # exact for affine matrices (w = 1)
 
 
 def map_boxes(boxes, matrix):
