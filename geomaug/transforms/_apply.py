@@ -46,7 +46,7 @@ def outputs(targets, ctx, size, settings, params, image) -> dict:
     if targets.keypoints is not None:  # numpy, or torch on its device
         kp = targets.keypoints
         m = _matrix_like(ctx.matrix, kp)
-        mapped = G.apply_matrix(kp, m) if kp.shape[1] else kp[:]
+        mapped = G.apply_matrix(kp, m, getattr(ctx, "affine", False)) if kp.shape[1] else kp[:]
         if pairs and kp.shape[1]:
             mapped = G.swap_pairs(mapped, G.mirrors(m), pairs)
         h, w = size

@@ -49,6 +49,8 @@ class One:
         self.colors = []  # (op, params)
         self.normalize = None  # (Normalize, channel order)
 
+    affine = True  # every op this walk takes is affine (outputs() maps keypoints without w)
+
     def columns(self, k: int) -> list:
         if self._next + k > len(self._pool):
             self._pool = torch.rand(1, max(k, _POOL), generator=self.generator,
@@ -87,29 +89,33 @@ class Plan:
         transforms = root.transforms
         self.ok = (not targets.batched and targets.batch == 1 and targets.device.type == "cpu"
                    and bool(transforms)
-                   and all(type(t) in OPS and not (t.__dict__.keys() & _METHODS)
+                   and all(type(t) in OPS and _METHODS.isdisjoint(t.__dict__)
                            for t in transforms))
         if not self.ok:
             return
         default = root.channel_order or "RGB"
-        colors = [t for t in transforms if t.color]
         self.norm = norm = transforms[-1] if type(transforms[-1]) is Normalize else None
         self.order = default
         img = targets.image
+        orders, colors, contrast_at, last_geometric = set(), False, [], -1
+        for i, t in enumerate(transforms):
+            if t.geometric:
+                last_geometric = i
+            elif t.color:
+                colors = True
+                orders.add(t.channel_order or default)
+                if type(t) is ColorJitter and t.contrast is not None:
+                    contrast_at.append(i)
         if img is None or (not colors and norm is None):
             return  # the image, if any, is resampled (or kept) as it is
-        geometric = [i for i, t in enumerate(transforms) if t.geometric]
-        contrasts = [i for i, t in enumerate(transforms)
-                     if type(t) is ColorJitter and t.contrast is not None]
-        orders = {t.channel_order or default for t in colors}
         if norm is not None:
             orders.add(norm.channel_order or default)
         C = img.shape[1]
-        self.ok = bool(geometric and len(orders) == 1 and len(contrasts) <= 1
-                       and not (contrasts and contrasts[0] < geometric[-1])
-                       and (norm is None or norm.dtype in _FUSED_DTYPES)
-                       and img.dtype in (torch.uint8, torch.float32) and 1 <= C <= 4
-                       and (not colors or C in (1, 3)))
+        self.ok = (last_geometric >= 0 and len(orders) == 1 and len(contrast_at) <= 1
+                   and not (contrast_at and contrast_at[0] < last_geometric)
+                   and (norm is None or norm.dtype in _FUSED_DTYPES)
+                   and img.dtype in (torch.uint8, torch.float32) and 1 <= C <= 4
+                   and (not colors or C in (1, 3)))
         self.order = orders.pop()
 
 
