@@ -213,7 +213,8 @@ class MyFlip(T.HorizontalFlip):
 @pytest.mark.parametrize("case", ["batched", "params", "container", "unsupported", "subclass",
                                   "contrast before a warp", "two contrasts", "float64 colour",
                                   "four channels colour", "no geometry", "float64 normalize",
-                                  "mixed channel orders", "needs grad", "method on an instance"])
+                                  "mixed channel orders", "needs grad", "method on an instance",
+                                  "normalize not last"])
 def test_calls_the_walk_does_not_take(rng, case):
     img = torch.from_numpy(rng.integers(0, 256, (3, 20, 20)).astype(np.uint8))
     jitter = T.ColorJitter(0.3, 0.3, 0.3)
@@ -251,6 +252,8 @@ def test_calls_the_walk_does_not_take(rng, case):
         ops = [T.HorizontalFlip(p=1.0), T.Normalize()]
         kw["image"] = (img.float() / 255).requires_grad_()
     t = T.Compose(ops)
+    if case == "normalize not last":  # the list edited after the build (the batched walk runs it)
+        t.transforms.append(T.ColorJitter(0.2))
     taken, out = _taken(t, **kw)
     if case == "needs grad":  # taken: the fused op's own decision sends it to the PyTorch path
         assert taken and out["image"].requires_grad

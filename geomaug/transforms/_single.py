@@ -39,6 +39,8 @@ class One:
     one: ``_POOL`` columns per ``torch.rand``), its size and composed matrix where the walk stands,
     its colour steps and Normalize (what :func:`geomaug.transforms._apply._image` reads)."""
 
+    affine = True  # every op this walk takes is affine (outputs() maps keypoints without w)
+
     def __init__(self, generator, h: int, w: int):
         self.generator = generator
         self._pool, self._next = [], 0
@@ -48,8 +50,6 @@ class One:
         self.stage = 0  # geometric ops walked
         self.colors = []  # (op, params)
         self.normalize = None  # (Normalize, channel order)
-
-    affine = True  # every op this walk takes is affine (outputs() maps keypoints without w)
 
     def columns(self, k: int) -> list:
         if self._next + k > len(self._pool):
@@ -80,10 +80,10 @@ _METHODS = frozenset({"draw", "draw_values", "matrix", "apply", "step", "color",
 
 
 class Plan:
-    """Whether this walk takes a call, from the pipeline as it is at the call (the batched walk
-    reads its ops' settings at each call too): its ops, the image's channel count and dtype, and
-    for the image's colour work the fused pass's channel order (None: the step-by-step path, e.g.
-    a contrast mean measured before a warp, or two channel orders)."""
+    """Whether this walk takes a call (``ok``), from the pipeline as it is at the call (the batched
+    walk reads its ops' settings at each call too): its ops, the image's channel count and dtype,
+    and whether the image's colour work fuses (not with a contrast mean measured before a warp,
+    two contrasts or two channel orders); ``order``: the fused pass's channel order."""
 
     def __init__(self, root: Compose, targets):
         transforms = root.transforms
@@ -101,6 +101,9 @@ class Plan:
         for i, t in enumerate(transforms):
             if t.geometric:
                 last_geometric = i
+            elif type(t) is Normalize and t is not norm:  # not last: a list edited after the build
+                self.ok = False
+                return
             elif t.color:
                 colors = True
                 orders.add(t.channel_order or default)
