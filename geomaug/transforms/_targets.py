@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .._checks import fail
+from ..warping import _from_numpy
 
 _IMAGE_DTYPES = (torch.uint8, torch.float32, torch.float64)
 _NUMPY_IMAGE_DTYPES = frozenset(np.dtype(t) for t in (np.uint8, np.float32, np.float64))
@@ -40,12 +41,6 @@ def _pil_image_class():
     return Image.Image
 
 
-def _viewable(a: np.ndarray) -> bool:
-    """Whether torch can view ``a`` as it is: writeable (a read-only input is copied, as an output
-    may be the input itself) and no negative strides (e.g. ``img[..., ::-1]``, BGR to RGB)."""
-    return a.flags.writeable and min(a.strides, default=0) >= 0
-
-
 def _read_image(image):
     """→ ((B, C, H, W) tensor, batched, kind, restore(out, normalized))."""
     pil = None if isinstance(image, (np.ndarray, torch.Tensor)) else _pil_image_class()
@@ -70,16 +65,12 @@ def _read_image(image):
             fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
         if image.dtype not in _NUMPY_IMAGE_DTYPES:
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
-        a = image if _viewable(image) else np.array(image)
-        ndim = image.ndim
-        # (B, C, H, W) view made on the numpy side: one torch call instead of three
-        t = torch.from_numpy(a.transpose(2, 0, 1)[None] if ndim == 3 else a[None, None])
+        # read-only arrays are copied (an output may be the input itself); geomaug.warp's view
+        # copies negative strides (img[..., ::-1], BGR to RGB)
+        t, _, back = _from_numpy(image if image.flags.writeable else np.array(image))
 
         def restore(out, normalized):
-            if normalized:
-                return out[0]
-            a = out[0].permute(1, 2, 0).cpu().numpy()
-            return a if ndim == 3 else a[..., 0]
+            return out[0] if normalized else back(out)
 
         return t, False, "numpy", restore
     if isinstance(image, torch.Tensor):
@@ -120,15 +111,10 @@ def _read_mask(mask):
 
         return t, lead, restore
     if isinstance(mask, np.ndarray):
-        a = mask if _viewable(mask) else np.array(mask)
-        if a.ndim == 2:  # (1, 1, H, W) views made on the numpy side
-            t, back = torch.from_numpy(a[None, None]), lambda o: o.numpy()[0, 0]
-        elif a.ndim == 3 and a.shape[2] == 1:
-            t = torch.from_numpy(a.transpose(2, 0, 1)[None])
-            back = lambda o: o.numpy()[0].transpose(1, 2, 0)  # noqa: E731
-        else:
-            fail(f"mask must be (H, W) or (H, W, 1), got shape {a.shape}")
-        if a.dtype.kind in "fc":
+        if not (mask.ndim == 2 or (mask.ndim == 3 and mask.shape[2] == 1)):
+            fail(f"mask must be (H, W) or (H, W, 1), got shape {mask.shape}")
+        t, _, back = _from_numpy(mask if mask.flags.writeable else np.array(mask))
+        if mask.dtype.kind in "fc":
             _check_mask_dtype(t)  # raises
         return t, False, back
     if not isinstance(mask, torch.Tensor):
