@@ -169,7 +169,7 @@ def run_isas(img, mats, size, **kw):
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
 def test_cpu_variants_are_bit_identical(rng, kind, border, interpolation, dtype):
     """Every variant runs the same float operations in the same order (the SIMD resample of
-    interleaved uint8 RGB, of planar uint8 rows and of float32 by gathers, the SIMD nearest of
+    interleaved uint8 RGB, of planar uint8 rows, of planar and interleaved float32, the SIMD nearest of
     any layout, their edge and far-fill lanes, the colour blocks, the grey sums): equal outputs,
     not merely close ones, and each within tolerance of the PyTorch path.  Widths cover no full
     block, one partial block and tails after 8 and 16 lanes; W = 3 is the narrowest image the

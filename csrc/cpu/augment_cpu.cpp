@@ -10,10 +10,11 @@
 // it is built for (any CPU); AVX2 and AVX-512 run augment_cpu_simd.h's row pipeline on 8 / 16
 // pixels at a time in registers -- a vectorised bilinear resample of uint8 (interleaved RGB as
 // numpy HWC / channels-last, W1-CPU's input; planar rows of any channel count as CHW tensors or
-// (H, W) arrays), AVX-512 gathers for float32 with interleaved channels, and a vectorised nearest
-// of uint8 and float32 in any layout, with the border rule in SIMD too -- then the colour blocks,
-// normalisation and grey sums.  Other bilinear float32 sources, interleaved uint8 other than RGB
-// (HWC RGBA) and projective maps are resampled pixel by pixel.  Every variant computes the same
+// (H, W) arrays), a vectorised bilinear resample of float32 (planar or interleaved rows, pairs of
+// adjacent floats per tap row), and a vectorised nearest of uint8 and float32 in any layout, with
+// the border rule in SIMD too -- then the colour blocks, normalisation and grey sums.  Other
+// strides (e.g. a column slice of HWC), interleaved uint8 other than RGB (HWC RGBA) and
+// projective maps are resampled pixel by pixel.  Every variant computes the same
 // float operations in the same order as augment_math.h and the PyTorch path (no fused
 // multiply-adds; the one FMA pair computes an exact division): their outputs are equal.
 #include <algorithm>
@@ -61,8 +62,11 @@ struct Job {
 
 // Sources the SIMD variants resample bilinearly N pixels at a time (32-bit offsets): uint8 with 3
 // interleaved channels (numpy HWC, channels-last) or rows of single bytes per channel (CHW, (H, W)
-// arrays); float32 with interleaved channels, one gather per tap and channel (AVX-512 only).
-enum SimdLayout : int { kOther = 0, kInterleaved3 = 1, kPlanar = 2, kGatherFloat = 3 };
+// arrays); float32 in planar rows (CHW, (H, W)) or with interleaved channels (HWC,
+// channels-last), any C, read as pairs of adjacent floats.
+enum SimdLayout : int {
+  kOther = 0, kInterleaved3 = 1, kPlanar = 2, kFloatPlanar = 3, kFloatInterleaved = 4
+};
 
 // ---- scalar per-pixel resampling (baseline rows; edge pixels and tails of the SIMD rows) -----
 
@@ -273,7 +277,6 @@ struct V {
     return _mm256_cvtepi32_ps(
         _mm256_add_epi32(_mm256_set1_epi32(x), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
   }
-  static F gather(const float* base, I off) { return _mm256_i32gather_ps(base, off, 4); }
   static I trunc(F v) { return _mm256_cvttps_epi32(v); }
   static I round_i(F v) { return _mm256_cvtps_epi32(v); }  // the MXCSR mode, as round_even
   static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
@@ -355,6 +358,25 @@ struct V {
       q[2 * r + 1] = _mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0xdd));
     }
   }
+  // The two floats at base + o of each lane's offset o: the first of each pair in `first`, the
+  // second in `second`, in lane order (rows8's loads and regrouping on 4-byte elements).
+  static void pairs(const float* base, I off, F& first, F& second) {
+    alignas(32) int32_t buf[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf), off);
+    const int32_t* e = through_memory(buf);
+    auto at = [&](int j) {
+      int64_t v;
+      std::memcpy(&v, base + e[j], 8);
+      return _mm256_set1_epi64x(v);
+    };
+    const __m256i a = _mm256_blend_epi32(_mm256_blend_epi32(at(0), at(1), 0x0c),
+                                         _mm256_blend_epi32(at(4), at(5), 0xc0), 0xf0);
+    const __m256i b = _mm256_blend_epi32(_mm256_blend_epi32(at(2), at(3), 0x0c),
+                                         _mm256_blend_epi32(at(6), at(7), 0xc0), 0xf0);
+    const __m256 fa = _mm256_castsi256_ps(a), fb = _mm256_castsi256_ps(b);
+    first = _mm256_shuffle_ps(fa, fb, 0x88);
+    second = _mm256_shuffle_ps(fa, fb, 0xdd);
+  }
   // Byte K of each 32-bit lane, as float: bytes 0 and 3 by a mask or a shift, 1 and 2 by a
   // byte shuffle (one instruction instead of two; measured faster).
   template <int K>
@@ -435,7 +457,6 @@ struct V {
         _mm512_set1_epi32(x),
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
   }
-  static F gather(const float* base, I off) { return _mm512_i32gather_ps(off, base, 4); }
   static I trunc(F v) { return _mm512_cvttps_epi32(v); }
   static I round_i(F v) { return _mm512_cvtps_epi32(v); }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
@@ -493,6 +514,29 @@ struct V {
       q[2 * r] = _mm512_permutex2var_epi32(h[0], even, h[1]);
       q[2 * r + 1] = _mm512_permutex2var_epi32(h[0], odd, h[1]);
     }
+  }
+  static void pairs(const float* base, I off, F& first, F& second) {  // as rows8
+    alignas(64) int32_t buf[16];
+    _mm512_store_si512(buf, off);
+    const int32_t* e = through_memory(buf);
+    auto two = [&](int j) {  // the pairs of lanes j and j + 1
+      int64_t u, v;
+      std::memcpy(&u, base + e[j], 8);
+      std::memcpy(&v, base + e[j + 1], 8);
+      return _mm_insert_epi64(_mm_cvtsi64_si128(u), v, 1);
+    };
+    __m512i h[2];
+    for (int k = 0; k < 2; ++k) {
+      const int j = 8 * k;
+      h[k] = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_set_m128i(two(j + 2), two(j))),
+          _mm256_set_m128i(two(j + 6), two(j + 4)), 1);
+    }
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    first = _mm512_castsi512_ps(_mm512_permutex2var_epi32(h[0], even, h[1]));
+    second = _mm512_castsi512_ps(
+        _mm512_permutex2var_epi32(h[0], _mm512_add_epi32(even, _mm512_set1_epi32(1)), h[1]));
   }
   template <int K>
   static F byte(I v) {
@@ -561,15 +605,22 @@ GEOMAUG_ALWAYS_INLINE void resample_row(const Job<T, O>& job, int64_t b, int64_t
         return avx512::resample_fast<NC, kPlanar>(job, plane, im, oy, buf, st);
     }
   }
-  // Measured on the project's Xeon (python -m benchmarks.augment_kernel --dtype float32, W1's
-  // matrices): AVX-512's gathers take 0.85-0.95x the time of its per-pixel resample, AVX2's
-  // 1.3x, so AVX2 keeps the per-pixel path.  (Neither beats the baseline variant's per-pixel path
-  // on this CPU, whose clock drops under AVX-512: float32 bilinear is not a SIMD case yet.)
-  if constexpr (ISA == kIsaAvx512 && std::is_same_v<T, float>) {
+  if constexpr (ISA != kIsaBaseline && std::is_same_v<T, float>) {
     const InverseMap<float>& im = job.maps[b];
-    if (job.layout == kGatherFloat && job.p.interp == kBilinear && im.ok && im.affine)
-      return avx512::resample_fast<NC, kGatherFloat>(job, job.src + b * job.s.s_b, im, oy, buf,
-                                                     st);
+    if (job.p.interp == kBilinear && im.ok && im.affine) {
+      const float* plane = job.src + b * job.s.s_b;
+      // Planar rows take the 8-lane loop in the AVX-512 variant too: measured on the project's
+      // Xeon (a CHW float32 tensor, W1's matrices and programme), 0.77x the time of the 16-lane
+      // one; interleaved rows take the 16-lane loop (0.93x the time of the 8-lane one).
+      if (job.layout == kFloatPlanar)
+        return avx2::resample_fast<NC, kFloatPlanar>(job, plane, im, oy, buf, st);
+      if (job.layout == kFloatInterleaved) {
+        if constexpr (ISA == kIsaAvx2)
+          return avx2::resample_fast<NC, kFloatInterleaved>(job, plane, im, oy, buf, st);
+        else
+          return avx512::resample_fast<NC, kFloatInterleaved>(job, plane, im, oy, buf, st);
+      }
+    }
   }
 #endif
   resample_row_plain<NC>(job, b, oy, buf, st, scratch);
@@ -777,7 +828,10 @@ void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matr
                          s.s_c >= 0;
   // Gathers pay off only where the channels of a pixel share its cache lines (HWC,
   // channels-last), and only AVX-512's (resample_row); planar float rows stay per pixel.
-  if (std::is_same_v<T, float> && offsets32 && s.C > 1 && s.s_c == 1) layout = kGatherFloat;
+  if (std::is_same_v<T, float> && offsets32) {
+    if (s.s_w == 1) layout = kFloatPlanar;  // CHW, (H, W)
+    else if (s.s_c == 1 && s.s_w == s.C) layout = kFloatInterleaved;  // HWC, channels-last
+  }
   if (std::is_same_v<T, uint8_t> && offsets32) {
     if (s.C == 3 && s.s_c == 1 && s.s_w == 3 && s.W >= 3 && s.s_h >= 8) layout = kInterleaved3;
     else if (s.s_w == 1 && s.s_h >= 2) layout = kPlanar;

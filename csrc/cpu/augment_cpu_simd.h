@@ -163,7 +163,8 @@ GEOMAUG_ALWAYS_INLINE void border_lanes(const Job<T, O>& job, const T* plane, F 
 //    exists), the bottom row's ending at its last tap byte (nothing past the image is read) --
 //    regrouped into per-channel vectors;
 //  - kPlanar: per channel, the two taps of row y0 and of row y0 + 1 as one 32-bit lane;
-//  - kGatherFloat (float32, AVX-512 only): one gather per tap and channel.
+//  - kFloatPlanar: per channel, both taps of row y0 and of row y0 + 1 as one 8-byte load each;
+//  - kFloatInterleaved: per row, the 2C floats of both taps as C 8-byte loads (V::pairs);
 // Far-outside pixels with a constant border: the fill sum, vectorised; the border band and the
 // other border modes: border_lanes; non-finite or huge source points: point_values, one by one.
 template <int NC, int LAYOUT, typename T, typename O>
@@ -191,16 +192,27 @@ void resample_fast(const Job<T, O>& job, const T* plane, const InverseMap<float>
       const I x0 = V::trunc(sx), y0 = V::trunc(sy);  // >= 0: floor
       F w[4];
       bilinear_weights(V::sub(sx, V::to_float(x0)), V::sub(sy, V::to_float(y0)), w);
-      I off = LAYOUT == kGatherFloat
+      I off = LAYOUT == kFloatPlanar || LAYOUT == kFloatInterleaved
                   ? V::add_i(V::mul_i(y0, V::seti(sh)), V::mul_i(x0, V::seti(sw)))
                   : V::template offsets<LAYOUT == kInterleaved3 ? 3 : 1>(x0, y0, sh);
       if (inb != kAllLanes) off = V::keep(in, off);  // the other lanes read pixel 0, unused
-      if constexpr (LAYOUT == kGatherFloat) {  // one gather per tap and channel
+      if constexpr (LAYOUT == kFloatPlanar) {  // per channel, both taps of each row
         for (int c = 0; c < C; ++c) {
           const float* q = plane + c * sc;
-          v[c] = weighted_sum(w, V::gather(q, off), V::gather(q + sw, off), V::gather(q + sh, off),
-                              V::gather(q + sh + sw, off));
+          F t0, t1, b0, b1;
+          V::pairs(q, off, t0, t1);
+          V::pairs(q + sh, off, b0, b1);
+          v[c] = weighted_sum(w, t0, t1, b0, b1);
         }
+      } else if constexpr (LAYOUT == kFloatInterleaved) {
+        // the 2C floats of pixels x0 and x0 + 1 in each row, two at a time: element e of the
+        // row is channel e % C of pixel x0 + e / C
+        F e[2][8];
+        for (int r = 0; r < 2; ++r)
+          for (int k = 0; k < C; ++k)
+            V::pairs(plane + r * sh + 2 * k, off, e[r][2 * k], e[r][2 * k + 1]);
+        for (int c = 0; c < C; ++c)
+          v[c] = weighted_sum(w, e[0][c], e[0][C + c], e[1][c], e[1][C + c]);
       } else if constexpr (LAYOUT == kInterleaved3) {
         I q[4];  // top row bytes: R0 G0 B0 R1 | G1 B1 . . ; bottom: . . R0 G0 | B0 R1 G1 B1
         V::rows8(plane, plane + sh - 2, off, q);
