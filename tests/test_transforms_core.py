@@ -356,6 +356,39 @@ def test_gradients_flow_to_a_float_image(rng):
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_gradients_flow_through_a_contrast_mean_taken_before_the_geometry(rng):
+    """A float32 image whose contrast jitter stands before the last geometric op (its mean is
+    taken where it stands) gets the float64 path's gradient, the mean's share included (the
+    fused op would take that mean as a constant)."""
+    t = T.Compose([T.ColorJitter(contrast=0.3), T.RandomAffine(15), T.RandomCrop(8),
+                   T.ColorJitter(brightness=0.2, contrast=0.2)])
+    x64 = torch.rand(3, 3, 10, 12, dtype=torch.float64, requires_grad=True)
+    x32 = x64.detach().float().requires_grad_(True)
+    seed = int(rng.integers(1 << 30))
+    weights = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    for x in (x64, x32):
+        (t(image=x, seed=seed)["image"] * weights.to(x.dtype)).sum().backward()
+    assert x32.grad.dtype == torch.float32
+    assert torch.allclose(x32.grad.double(), x64.grad, atol=1e-4)
+
+
+def test_each_contrast_mean_is_taken_where_its_op_stands():
+    """Two contrast jitters with geometry between them: the first blends with the input's grey
+    mean, the second with the mean of the image where it stands (rotated, first jitter applied)."""
+    from geomaug.color import gray_mean
+
+    x = torch.rand(2, 3, 24, 24, dtype=torch.float64)
+    t = T.Compose([T.ColorJitter(contrast=(0.2, 0.2)), T.Rotate((30, 30)),
+                   T.ColorJitter(contrast=(0.5, 0.5)), T.CenterCrop(12)])
+    rotated = T.Compose([T.Rotate((30, 30))])(image=x, seed=0)["image"]
+    a = (0.2 * rotated + 0.8 * gray_mean(x)[:, None, None, None]).clamp(0, 1)
+    b = (0.5 * a + 0.5 * gray_mean(a)[:, None, None, None]).clamp(0, 1)
+    for dtype in (torch.float64, torch.float32):
+        got = t(image=x.to(dtype), seed=0)["image"]
+        assert (got.double() - b[..., 6:18, 6:18]).abs().max() < (1e-12 if dtype == torch.float64
+                                                                  else 1e-5)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 def test_cuda_batch_equals_cpu_with_the_same_seed(rng):

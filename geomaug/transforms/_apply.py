@@ -182,6 +182,8 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
     means.fill(np.nan)
     before = [i for i, k in enumerate(steps) if ctx.colors[k].stage < ctx.stage]
     if before and (ops[:, before] == 2).any():
+        if img.requires_grad and torch.is_grad_enabled():
+            return None  # the step-by-step path: gradients flow through those means too
         bound = 255.0 if img.dtype == torch.uint8 else 1.0
         known = _preview_means(ctx, img.to(torch.float32), settings, bound) or {}
         for i, k in enumerate(steps):
@@ -251,8 +253,9 @@ def _preview_means(ctx, x, settings, bound):
                 pv = resample(x[b:b + 1], st.matrix[b:b + 1], (h, w),
                               settings["interpolation"], settings["fill"], settings["border"])
                 steps = [_one(s, b) for s in ctx.colors[:last + 1]]
-                cap = {}
-                run_colors(pv, steps, bound, ctx.channel_order, capture=cap)
+                cap = {}  # earlier stages' means as found where their ops stand
+                run_colors(pv, steps, bound, ctx.channel_order,
+                           {k: v[b:b + 1] for k, v in means.items()}, capture=cap)
                 for k, v in cap.items():
                     capture.setdefault(k, torch.zeros(x.shape[0], dtype=v.dtype, device=v.device))
                     capture[k][b] = v[0]
