@@ -412,7 +412,8 @@ def normalize(image, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float]
         if image.dtype != np.uint8 or image.ndim not in (2, 3):
             fail(f"image as a numpy array must be uint8 (H, W) or (H, W, C), got {image.dtype} "
                  f"of shape {image.shape}")
-        arr = image if image.flags.writeable else image.copy()  # no torch warning, no writes
+        # a copy where torch would warn (read-only) or refuse (negative strides, e.g. BGR views)
+        arr = image if image.flags.writeable and min(image.strides) >= 0 else image.copy()
         src = torch.from_numpy(arr)
         src = src[None] if src.dim() == 2 else src.permute(2, 0, 1)
         target = torch.empty(src.shape, dtype=dtype)

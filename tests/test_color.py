@@ -298,6 +298,10 @@ def test_normalize_numpy(rng):
     gray = np.ascontiguousarray(hwc[..., 0])
     torch.testing.assert_close(normalize(gray, 0.5, 0.25)[0],
                                (torch.from_numpy(gray).float() / 255 - 0.5) / 0.25)
+    bgr = hwc.copy()[..., ::-1]  # writeable, negative strides: read through a copy
+    assert torch.equal(normalize(bgr, channel_order="BGR"),
+                       normalize(np.ascontiguousarray(bgr), channel_order="BGR"))
+    assert torch.equal(normalize(hwc.copy()[::-1, ::2]), normalize(np.ascontiguousarray(hwc[::-1, ::2])))
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 0), (torch.float16, 1),

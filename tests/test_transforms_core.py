@@ -372,6 +372,20 @@ def test_gradients_flow_through_a_contrast_mean_taken_before_the_geometry(rng):
     assert torch.allclose(x32.grad.double(), x64.grad, atol=1e-4)
 
 
+def test_normalize_settings_changed_after_a_call_count():
+    """Normalize's mean and std are read at each call, on the fused (uint8) path as on the
+    step-by-step (float64) one."""
+    img = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    norm = T.Normalize()
+    t = T.Compose([T.Rotate(10), norm])
+    for x in (img, img.double() / 255):
+        t(image=x, seed=0)
+        norm.mean, norm.std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        fresh = T.Compose([T.Rotate(10), T.Normalize(mean=0.0, std=1.0)])
+        torch.testing.assert_close(t(image=x, seed=0)["image"], fresh(image=x, seed=0)["image"])
+        norm.mean, norm.std = T.Normalize().mean, T.Normalize().std
+
+
 def test_each_contrast_mean_is_taken_where_its_op_stands():
     """Two contrast jitters with geometry between them: the first blends with the input's grey
     mean, the second with the mean of the image where it stands (rotated, first jitter applied)."""

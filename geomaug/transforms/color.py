@@ -214,7 +214,7 @@ class Normalize(Transform):
 
     def fused_args(self, c: int, order: str):
         """``(mean, std)`` as :func:`geomaug.fused.run` takes them (made once per setting)."""
-        key = ("fused", c, order)
+        key = ("fused", self.mean, self.std, c, order)
         cache = self.__dict__.setdefault("_fused", {})
         if key not in cache:
             cache[key] = normalize_values(_spread(self.mean, c), _spread(self.std, c), c, order)
