@@ -223,19 +223,27 @@ def _as_batch(image):
     return (image[None], True) if image.dim() == 3 else (image, False)
 
 
-def fill_values(fill, channels: int) -> torch.Tensor:
+def fill_values(fill, channels: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The constant border value(s) as a ``(C,)`` float64 CPU tensor (checked; on the image's
-    scale, not rounded).  Made once per setting (the op only reads it)."""
+    scale, not rounded; for a uint8 image (``dtype``) within [0, 255] once rounded, as
+    :func:`geomaug.warp` takes them).  Made once per setting (the op only reads it)."""
     if isinstance(fill, (list, tuple)) and all(isinstance(v, numbers.Real) for v in fill):
         fill = tuple(fill)
     if isinstance(fill, (numbers.Real, tuple)):  # numbers: the same tensor each time
-        return _fill_values(fill, type(fill), channels)
-    return _fill(fill, channels, torch.float64, torch.device("cpu"))
+        return _fill_values(fill, type(fill), channels, dtype == torch.uint8)
+    return _checked_fill(fill, channels, dtype == torch.uint8)
 
 
 @functools.lru_cache(maxsize=64)
-def _fill_values(fill, kind: type, channels: int) -> torch.Tensor:
-    return _fill(fill, channels, torch.float64, torch.device("cpu"))
+def _fill_values(fill, kind: type, channels: int, uint8: bool) -> torch.Tensor:
+    return _checked_fill(fill, channels, uint8)
+
+
+def _checked_fill(fill, channels: int, uint8: bool) -> torch.Tensor:
+    t = _fill(fill, channels, torch.float64, torch.device("cpu"))
+    if uint8 and not bool(((t.round() >= 0) & (t.round() <= 255)).all()):
+        fail(f"fill must be within uint8's range [0, 255] for a uint8 image, got {fill!r}")
+    return t
 
 
 def _program(values, B: int, S: int | None, name: str, dtype, default: float):
@@ -298,7 +306,7 @@ def _check(src, matrix, size, interpolation, border, fill, color_ops, color_fact
         fail(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
     size = as_size(size)
     mats = as_matrices(matrix, B, src.device)
-    fills = fill_values(fill, C)
+    fills = fill_values(fill, C, src.dtype)
     ops = _program(color_ops, B, None, "color_ops", torch.int64, 0)
     S = ops.shape[1]
     if color_ops is not None and color_factors is None:
@@ -318,7 +326,11 @@ def _check(src, matrix, size, interpolation, border, fill, color_ops, color_fact
             fail("color_factors of brightness, contrast and saturation must be >= 0")
         if ((o == 4) & (np.abs(f) > 0.5)).any():
             fail("color_factors of hue (the shift) must lie in [-0.5, 0.5]")
-        measured = ((o == 2) & np.isnan(means.numpy())).sum(1)
+        m = means.numpy()
+        if np.isinf(m[o == 2]).any():
+            fail("contrast_means must be finite (a given mean) or NaN (measured), got "
+                 f"{m[(o == 2) & np.isinf(m)][0]}")
+        measured = ((o == 2) & np.isnan(m)).sum(1)
         if measured.max() > 1:
             fail(f"contrast_means: at most one contrast mean per sample can be measured (NaN), "
                  f"sample {int(measured.argmax())} has {int(measured.max())}; pass the others")

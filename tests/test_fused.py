@@ -412,11 +412,32 @@ def test_autograd_uses_the_pytorch_path(rng):
     (dict(out_dtype=torch.float16), "out_dtype without mean/std"),
     (dict(channel_order="RGBA"), "channel_order"),
     (dict(border="wrap"), "border"),
+    (dict(color_ops=[[2]], color_factors=[[0.5]], contrast_means=[[math.inf]]),
+     "finite .* or NaN"),
+    (dict(color_ops=[[1, 2]], color_factors=[[1.0, 0.5]], contrast_means=[[0.0, -math.inf]]),
+     "finite .* or NaN"),
+    (dict(fill=1000), r"uint8's range \[0, 255\]"),
+    (dict(fill=[0, 255.6, 0], mean=0.5, std=0.5), r"uint8's range"),
+    (dict(fill=-0.6), r"uint8's range"),
 ])
 def test_bad_arguments(kwargs, match):
     img = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
     with pytest.raises(geomaug.InputError, match=match):
         fused.augment(img, torch.eye(3), (4, 4), **kwargs)
+
+
+def test_fill_within_uint8_range_once_rounded():
+    """A uint8 image's fill is taken as geomaug.warp takes it: values that round into [0, 255]
+    (half to even) pass, unrounded; a float image's fill may be any finite value."""
+    img = torch.full((1, 3, 4, 4), 7, dtype=torch.uint8)
+    far = torch.tensor([[1.0, 0, 100], [0, 1, 0], [0, 0, 1]], dtype=torch.float64)
+    for backend_name in ("torch",) + (("ext",) if EXT_LOADED else ()):
+        with backend(backend_name):
+            out = fused.augment(img, far, (4, 4), fill=[-0.5, 255.25, 3.25],
+                                out_dtype=torch.float32)
+            assert out[0, :, 0, 0].tolist() == [-0.5, 255.25, 3.25]
+            out = fused.augment(img.float(), far, (4, 4), fill=[-2.0, 300.0, 1.5])
+            assert out[0, :, 0, 0].tolist() == [-2.0, 300.0, 1.5]
 
 
 def test_bad_images():

@@ -386,6 +386,17 @@ def test_normalize_settings_changed_after_a_call_count():
         norm.mean, norm.std = T.Normalize().mean, T.Normalize().std
 
 
+def test_uint8_fill_out_of_range_is_an_error_on_every_path():
+    """fill=1000 on a uint8 image fails whether the image is warped alone or fused with colour
+    and Normalize, batched or one sample (it was accepted, unrounded, where the ops fuse)."""
+    img = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    for tail in ([], [T.Normalize()], [T.ColorJitter(brightness=0.1)]):
+        t = T.Compose([T.Rotate((30, 30), fill=1000)] + tail)
+        for x in (img, img[None].expand(2, -1, -1, -1)):
+            with pytest.raises(geomaug.InputError, match="range"):
+                t(image=x, seed=0)
+
+
 def test_each_contrast_mean_is_taken_where_its_op_stands():
     """Two contrast jitters with geometry between them: the first blends with the input's grey
     mean, the second with the mean of the image where it stands (rotated, first jitter applied)."""

@@ -194,7 +194,7 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
     matrices = torch.from_numpy(ctx.matrix)
     return dict(matrices=matrices if img.device.type == "cpu" else matrices.to(img.device),
                 interpolation=settings["interpolation"], border=settings["border"],
-                fill=fused_fill(settings["fill"], C),
+                fill=fused_fill(settings["fill"], C, img.dtype),
                 ops=torch.from_numpy(ops), factors=torch.from_numpy(fac),
                 means=torch.from_numpy(means),
                 normalize=None if norm is None else norm.fused_args(C, order),

@@ -196,7 +196,7 @@ def _fused_args(one: One, img: torch.Tensor, settings, walk: Plan) -> dict:
             factors.append(1.0)
     C, norm = img.shape[1], walk.norm
     return dict(matrices=torch.from_numpy(one.matrix), interpolation=settings["interpolation"],
-                border=settings["border"], fill=fill_values(settings["fill"], C),
+                border=settings["border"], fill=fill_values(settings["fill"], C, img.dtype),
                 ops=_program(tuple(codes)),
                 factors=torch.from_numpy(np.array([factors], dtype=np.float64)),
                 means=_unknown_means(len(codes)),
