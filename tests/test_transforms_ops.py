@@ -248,3 +248,20 @@ def test_bgr_pipeline_equals_rgb_pipeline_flipped(rng):
     rgb = T.Compose(ops())(image=x, seed=9)["image"]
     bgr = T.Compose(ops(), channel_order="BGR")(image=x.flip(1), seed=9)["image"]
     assert (bgr.flip(1) - rgb).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float64])
+def test_nested_compose_channel_order_reaches_its_colour_ops(rng, dtype):
+    """A nested Compose's channel_order is that of its ops (colour and Normalize alike), on the
+    fused path (uint8) and the step-by-step one (float64); the outer pipeline's stays RGB."""
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 14, 12)).astype(np.uint8)).to(dtype)
+    x = x if dtype == torch.uint8 else x / 255
+    ops = lambda order=None: [T.ColorJitter(0.4, 0.4, 0.4, 0.2, channel_order=order),  # noqa: E731
+                              T.RandomGrayscale(0.5, channel_order=order)]
+    nested = T.Compose([T.RandomAffine(20), T.Compose(ops(), channel_order="BGR"),
+                        T.ColorJitter(brightness=0.3), T.Normalize()])
+    declared = T.Compose([T.RandomAffine(20), *ops("BGR"), T.ColorJitter(brightness=0.3),
+                          T.Normalize()])
+    for batch in (x, x[0]):
+        assert torch.equal(nested(image=batch, seed=4)["image"],
+                           declared(image=batch, seed=4)["image"])

@@ -115,7 +115,7 @@ def _image(ctx, img: torch.Tensor, size, settings, plan=None):
     means = _preview_means(ctx, x, settings, bound)
     if ctx.stage:
         x = resample(x, ctx.matrix, size, **warp)
-    x = run_colors(x, ctx.colors, bound, ctx.channel_order, means)
+    x = run_colors(x, ctx.colors, bound, means)
     if ctx.normalize is not None:
         op, order = ctx.normalize
         return op.normalize(x, bound, order), True
@@ -143,7 +143,7 @@ def fused_plan(ctx, img: torch.Tensor, settings) -> dict | None:
         return None  # no resample (colour work alone stays geomaug.color's) or nothing to fuse
     if ctx.colors and C not in (1, 3):
         return None  # the step-by-step path raises the colour op's own error
-    orders = {getattr(st.op, "channel_order", None) or ctx.channel_order for st in ctx.colors}
+    orders = {getattr(st.op, "channel_order", None) or st.order for st in ctx.colors}
     norm = None
     if ctx.normalize is not None:
         norm, norm_order = ctx.normalize
@@ -207,15 +207,16 @@ def _jitter_codes(drawn: tuple[bool, ...]) -> np.ndarray:
     return np.array([_FUSED_CODES[n] if d else 0 for n, d in zip(_OPS, drawn)], dtype=np.int64)
 
 
-def run_colors(x, steps, bound, default_order, means=None, capture=None, upto=None):
-    """Apply recorded colour steps in order to ``x`` (B, C, H, W) float, each on its samples."""
+def run_colors(x, steps, bound, means=None, capture=None, upto=None):
+    """Apply recorded colour steps in order to ``x`` (B, C, H, W) float, each on its samples
+    (in the op's channel order, else that of the Compose it stands in)."""
     B = x.shape[0]
     for k, st in enumerate(steps[:upto]):
         sel = np.flatnonzero(st.active)
         if sel.size == 0:
             continue
         idx = torch.from_numpy(sel)
-        order = getattr(st.op, "channel_order", None) or default_order
+        order = getattr(st.op, "channel_order", None) or st.order
         mean = None if means is None or k not in means else means[k]
         if sel.size == B:
             x, used = st.op.color(x, st.params, bound, order, mean)
@@ -246,7 +247,7 @@ def _preview_means(ctx, x, settings, bound):
         st = ctx.colors[last]
         capture = {}
         if stage == 0:
-            run_colors(x, ctx.colors, bound, ctx.channel_order, capture=capture, upto=last + 1)
+            run_colors(x, ctx.colors, bound, capture=capture, upto=last + 1)
         else:  # sizes where the op stands may differ per sample: one preview per sample
             for b in range(x.shape[0]):
                 h, w = (int(v) for v in st.sizes[b])
@@ -254,8 +255,8 @@ def _preview_means(ctx, x, settings, bound):
                               settings["interpolation"], settings["fill"], settings["border"])
                 steps = [_one(s, b) for s in ctx.colors[:last + 1]]
                 cap = {}  # earlier stages' means as found where their ops stand
-                run_colors(pv, steps, bound, ctx.channel_order,
-                           {k: v[b:b + 1] for k, v in means.items()}, capture=cap)
+                run_colors(pv, steps, bound, {k: v[b:b + 1] for k, v in means.items()},
+                           capture=cap)
                 for k, v in cap.items():
                     capture.setdefault(k, torch.zeros(x.shape[0], dtype=v.dtype, device=v.device))
                     capture[k][b] = v[0]

@@ -69,6 +69,7 @@ class ColorStep:
     stage: int  # number of geometric ops before it in the list
     matrix: np.ndarray  # composed matrix where it stands
     sizes: np.ndarray  # sizes where it stands
+    order: str = "RGB"  # the channel order of the Compose it stands in (its own, if set, wins)
 
 
 @dataclass
@@ -148,7 +149,7 @@ class Context:
     def add_color(self, op, params: dict):
         # No copies: matrix, sizes and active are replaced (never written in place) as ops run.
         self.colors.append(ColorStep(op, params, self.active, self.stage, self.matrix,
-                                     self.sizes))
+                                     self.sizes, self.channel_order))
 
 
 class Transform:
