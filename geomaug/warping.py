@@ -346,6 +346,8 @@ def _from_numpy(array: np.ndarray):
         fail(f"a numpy image must be (H, W) or (H, W, C), got shape {array.shape}")
     if any(s < 0 for s in array.strides):
         array = np.ascontiguousarray(array)  # torch has no negative strides
+    if not array.dtype.isnative:  # nor other byte orders (big-endian data): read in this one's
+        array = array.astype(array.dtype.newbyteorder("="))
     # (1, C, H, W) viewed on the numpy side (one torch call): channels-last for C > 1, so the
     # output is interleaved too (and comes back as a contiguous HWC array).
     view = array.transpose(2, 0, 1)[None] if array.ndim == 3 else array[None, None]

@@ -90,6 +90,48 @@ def test_pil_in_pil_out(rng):
     assert isinstance(norm, torch.Tensor) and norm.shape == (3, 12, 10) and norm.dtype == torch.float32
 
 
+def test_pil_modes_read_whole_or_refused(rng):
+    """Every PIL mode is read without losing data or refused: float F stays float (it became
+    RGB zeros), LA keeps its alpha, I;16 / I images are refused (they were clipped to 255);
+    1, P, CMYK are converted and given back converted; I;16 and I masks come back as they went
+    in (I;16 crashed on the way back)."""
+    Image = pytest.importorskip("PIL.Image")
+    flip = T.HorizontalFlip(p=1.0)
+    f = rng.random((6, 9)).astype(np.float32)
+    out = flip(image=Image.fromarray(f))["image"]
+    assert out.mode == "F"
+    np.testing.assert_array_equal(np.asarray(out), f[:, ::-1])
+    la = rng.integers(0, 256, (6, 9, 2)).astype(np.uint8)
+    out = flip(image=Image.fromarray(la))["image"]
+    assert out.mode == "LA"
+    np.testing.assert_array_equal(np.asarray(out), la[:, ::-1])
+    rgb = rng.integers(0, 256, (6, 9, 3)).astype(np.uint8)
+    for mode, back in (("1", "L"), ("P", "RGB"), ("CMYK", "RGB")):
+        im = Image.fromarray(rgb).convert(mode)
+        out = flip(image=im)["image"]
+        assert out.mode == back
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(im.convert(back))[:, ::-1])
+    p = Image.fromarray(rgb).convert("P")
+    p.info["transparency"] = 0
+    assert flip(image=p)["image"].mode == "RGBA"
+    for wide in (rng.integers(0, 60000, (6, 9)).astype(np.uint16),
+                 rng.integers(-5, 70000, (6, 9)).astype(np.int32)):
+        with pytest.raises(geomaug.InputError, match="not supported"):
+            flip(image=Image.fromarray(wide))
+        out = flip(mask=Image.fromarray(wide))["mask"]
+        assert out.mode == Image.fromarray(wide).mode
+        np.testing.assert_array_equal(np.asarray(out), wide[:, ::-1])
+
+
+def test_big_endian_numpy_arrays_are_read(rng):
+    img = rng.random((6, 9, 3)).astype(">f4")
+    mask = rng.integers(0, 9, (6, 9)).astype(">i4")
+    out = T.HorizontalFlip(p=1.0)(image=img, mask=mask)
+    np.testing.assert_array_equal(out["image"], img[:, ::-1])
+    np.testing.assert_array_equal(out["mask"], mask[:, ::-1])
+    np.testing.assert_array_equal(geomaug.warp(img, np.eye(3), (6, 9)), img)
+
+
 @pytest.mark.parametrize("shape", [(13, 17), (3, 13, 17), (3, 1, 13, 17)])
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
 def test_mask_shapes_and_dtypes_kept(rng, shape, dtype):

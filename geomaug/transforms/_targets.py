@@ -41,6 +41,14 @@ def _pil_image_class():
     return Image.Image
 
 
+# PIL images: modes read as they are (uint8 L, LA, RGB, RGBA; float32 F, on the [0, 1] scale
+# of float images) and modes converted first (given back in the converted mode); integer modes
+# wider than 8 bits (I, I;16...) are refused rather than clipped.
+_PIL_AS_IS = frozenset({"L", "LA", "RGB", "RGBA", "F"})
+_PIL_CONVERT = {"1": "L", "P": "RGB", "PA": "RGBA", "La": "LA", "RGBX": "RGB", "RGBa": "RGBA",
+                "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+
+
 def _read_image(image):
     """→ ((B, C, H, W) tensor, batched, kind, restore(out, normalized))."""
     pil = None if isinstance(image, (np.ndarray, torch.Tensor)) else _pil_image_class()
@@ -48,21 +56,28 @@ def _read_image(image):
         from PIL import Image
 
         mode = image.mode
-        if mode not in ("L", "RGB", "RGBA"):
-            image = image.convert("RGB")
-            mode = "RGB"
-        array = np.asarray(image)
-        t, _, _, back = _read_image(array)
+        if mode not in _PIL_AS_IS:
+            if mode not in _PIL_CONVERT:
+                fail(f"image: PIL mode {mode!r} is not supported (integers wider than 8 bits are "
+                     f"not clipped to uint8): pass a float32 numpy array scaled to [0, 1], or "
+                     f"convert the image to 'L' or 'RGB'")
+            mode = _PIL_CONVERT[mode]
+            if image.mode == "P" and "transparency" in image.info:
+                mode = "RGBA"
+            image = image.convert(mode)
+        t, _, _, back = _read_image(np.asarray(image))
 
         def restore(out, normalized):
             if normalized:
                 return out[0]
-            return Image.fromarray(back(out, False), mode=mode)
+            return Image.fromarray(back(out, False))  # the mode read: L, LA, RGB, RGBA or F
 
         return t, False, "pil", restore
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3):
             fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
+        if not image.dtype.isnative:  # big-endian data: read in this machine's byte order
+            image = image.astype(image.dtype.newbyteorder("="))
         if image.dtype not in _NUMPY_IMAGE_DTYPES:
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
         # read-only arrays are copied (an output may be the input itself); geomaug.warp's view
@@ -104,7 +119,9 @@ def _read_mask(mask):
         t, lead, back = _read_mask(np.asarray(mask))
 
         def restore(out):
-            m = Image.fromarray(back(out), mode=mode)
+            if mode != "P":  # the mode its dtype names (L, I;16, I, 1...)
+                return Image.fromarray(back(out))
+            m = Image.fromarray(back(out), mode="P")
             if palette:
                 m.putpalette(palette)
             return m
