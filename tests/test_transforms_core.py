@@ -123,6 +123,24 @@ def test_pil_modes_read_whole_or_refused(rng):
         np.testing.assert_array_equal(np.asarray(out), wide[:, ::-1])
 
 
+@pytest.mark.parametrize("B", [1, 2, 3])
+def test_unbatched_points_with_a_batched_image_come_back_per_sample(rng, B):
+    """Keypoints (K, 2) and boxes (N, 4) with a (B, C, H, W) image are the same for every sample:
+    given back (B, K, 2) / (B, N, 4) like visible and matrix, B = 1 included (it dropped the 1);
+    with an unbatched image they come back as they came."""
+    t = T.Compose([T.RandomAffine(10)])
+    kp, boxes = rng.uniform(0, 11, (5, 2)), np.array([[1.0, 1, 3, 3]])
+    img = torch.zeros(B, 3, 12, 12, dtype=torch.uint8)
+    for kind in (torch.from_numpy, np.asarray):  # torch or numpy points
+        out = t(image=img, keypoints=kind(kp), boxes=kind(boxes), seed=0)
+        assert tuple(out["keypoints"].shape) == (B, 5, 2) and tuple(out["visible"].shape) == (B, 5)
+        assert tuple(out["boxes"].shape) == (B, 1, 4) and tuple(out["matrix"].shape) == (B, 3, 3)
+        one = t(image=img[0], keypoints=kind(kp), boxes=kind(boxes), seed=0)
+        assert tuple(one["keypoints"].shape) == (5, 2) and tuple(one["boxes"].shape) == (1, 4)
+        one = t(image=img[0], keypoints=kind(kp[None]), seed=0)
+        assert tuple(one["keypoints"].shape) == (1, 5, 2)
+
+
 def test_big_endian_numpy_arrays_are_read(rng):
     img = rng.random((6, 9, 3)).astype(">f4")
     mask = rng.integers(0, 9, (6, 9)).astype(">i4")

@@ -54,12 +54,12 @@ def outputs(targets, ctx, size, settings, params, image) -> dict:
         high = _matrix_like(np.array([w - 0.5, h - 0.5]), kp)
         inside = (mapped >= -0.5) & (mapped < high)
         visible = inside[..., 0] & inside[..., 1]
-        points["keypoints"] = r["keypoints"](mapped)
+        points["keypoints"] = r["keypoints"](mapped, targets.batched)
         points["visible"] = _like_kind(visible if targets.batched else visible[0], targets.kind)
     if targets.boxes is not None:
         bx = targets.boxes
         mapped = G.map_boxes(bx, _matrix_like(ctx.matrix, bx)) if bx.shape[1] else bx[:]
-        points["boxes"] = r["boxes"](mapped)
+        points["boxes"] = r["boxes"](mapped, targets.batched)
     m = ctx.matrix if targets.batched else ctx.matrix[0]
     points["matrix"] = m if targets.kind in ("numpy", "pil") else torch.from_numpy(m).to(
         targets.device)

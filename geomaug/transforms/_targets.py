@@ -154,8 +154,9 @@ def _check_mask_dtype(t: torch.Tensor):
 
 
 def _points(x, name: str, last: int):
-    """→ ((B, K, last) float64, batched (3-D input), restore(out)): a torch tensor for torch
-    input, else numpy (what comes back is numpy then: no conversions on the way)."""
+    """→ ((B, K, last) float64, batched (3-D input), restore(out, batched)): a torch tensor for
+    torch input, else numpy (what comes back is numpy then: no conversions on the way); given
+    back ``(B, K, last)`` when the call is batched (its image, or the points themselves)."""
     if isinstance(x, torch.Tensor):
         is_np, t = False, x
         dtype, shape = t.dtype, tuple(t.shape)
@@ -181,18 +182,18 @@ def _points(x, name: str, last: int):
         np_dtype = arr.dtype if arr.dtype in _NUMPY_FLOATS else np.dtype(np.float64)  # given back
         t = arr.astype(np.float64)  # the one copy: the caller's array is kept
 
-        def restore_np(out):
+        def restore_np(out, batched):
             out = out.astype(np_dtype, copy=False)
-            return out if dim == 3 or out.shape[0] != 1 else out[0]
+            return out if dim == 3 or batched else out[0]
 
         return (t[None] if dim == 2 else t), dim == 3, restore_np
     if not bool(torch.isfinite(t).all()):
         fail(f"{name} must be finite, got NaN or inf values")
     dtype = dtype if dtype.is_floating_point else torch.float64
 
-    def restore(out):
+    def restore(out, batched):
         out = out.to(dtype)
-        return out if dim == 3 or out.shape[0] != 1 else out[0]
+        return out if dim == 3 or batched else out[0]
 
     return t.to(torch.float64)[None] if dim == 2 else t.to(torch.float64), dim == 3, restore
 

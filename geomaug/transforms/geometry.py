@@ -192,7 +192,8 @@ def _as_tensor(x, name):
     if isinstance(x, torch.Tensor):
         return x, True
     try:
-        return torch.from_numpy(np.asarray(x, dtype=np.float64)), False
+        a = np.asarray(x, dtype=np.float64)
+        return torch.from_numpy(a if a.flags.writeable else a.copy()), False  # no torch warning
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a tensor or array, got {type(x).__name__}") from None
 
