@@ -219,6 +219,35 @@ def test_same_seed_same_result_and_replay(rng):
     assert not torch.equal(t(image=x, seed=8)["matrix"], a["matrix"])
 
 
+def test_bad_replayed_params_are_errors(rng):
+    """Replayed params are checked as the drawing would make them: shape, finite numbers, the
+    ranges the colour functions and the fused op take, OneOf's index (they went through unchecked,
+    the two backends disagreeing on inf / NaN factors, or failed deep inside)."""
+    import copy
+
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 20, 24)).astype(np.uint8))
+    t = T.Compose([T.Rotate(10), T.ColorJitter(0.3, 0.3, 0.3, 0.1),
+                   T.OneOf([T.HorizontalFlip(p=1.0), T.VerticalFlip(p=1.0)])])
+    good = t(image=x, seed=0)["params"]
+    cases = [((1, "brightness"), np.array([np.inf, 1.0]), "finite"),
+             ((1, "contrast"), np.array([np.nan, 1.0]), "finite"),
+             ((1, "saturation"), np.array([-2.0, 1.0]), ">= 0"),
+             ((1, "hue"), np.array([0.7, 0.0]), r"\[-0.5, 0.5\]"),
+             ((1, "order"), np.array([[0, 0, 1, 2], [0, 1, 2, 3]]), "permutation"),
+             ((1, "order"), np.array([[0, 1, 2, 7], [0, 1, 2, 3]]), "permutation"),
+             ((1, "order"), np.arange(4), r"shape \(2, 4\)"),
+             ((0, "angle"), np.zeros((2, 2)), r"shape \(2,\)"),
+             ((0, "angle"), np.array(["a", "b"]), "real numbers"),
+             ((2, "index"), np.array([0, 2]), r"\[-1, 1\]"),
+             ((2, "index"), np.array([0.0, 1.0]), "integers")]
+    for (i, key), value, match in cases:
+        params = copy.deepcopy(good)
+        params[i][key] = value
+        with pytest.raises(geomaug.InputError, match=match):
+            t(image=x, params=params)
+    assert torch.equal(t(image=x, params=copy.deepcopy(good))["image"], t(image=x, seed=0)["image"])
+
+
 def test_batch_equals_one_by_one(rng):
     """Each sample replayed alone gives its row of the batch: the same matrix to the bit (one
     sample is computed on floats, a batch on arrays), image within float rounding."""
@@ -320,6 +349,21 @@ def test_border_rule_conflicts_raise_at_construction():
     assert T.pass_settings(T.Compose([T.Rotate(10)]))["border"] == "constant"
     with pytest.raises(geomaug.InputError, match="Normalize must be the last"):
         T.Compose([T.Normalize(), T.HorizontalFlip()])
+
+
+def test_normalize_last_in_nested_composes_only(rng):
+    """Normalize may end a nested Compose that ends the pipeline (same result as flat); never in
+    RandomApply / OneOf, bare or nested (it normalised every sample whatever was drawn)."""
+    x = _img(rng, (2, 3, 12, 12))
+    nested = T.Compose([T.Compose([T.Rotate(10), T.Compose([T.Normalize()])])])
+    flat = T.Compose([T.Rotate(10), T.Normalize()])
+    assert torch.equal(nested(image=x, seed=1)["image"], flat(image=x, seed=1)["image"])
+    for build in (lambda: T.RandomApply([T.Normalize()], p=0.0),
+                  lambda: T.OneOf([T.Normalize(), T.Rotate(10)]),
+                  lambda: T.Compose([T.Rotate(10), T.RandomApply([T.Normalize()])]),
+                  lambda: T.Compose([T.Compose([T.Normalize()]), T.Rotate(10)])):
+        with pytest.raises(geomaug.InputError, match="Normalize must be the last"):
+            build()
 
 
 def test_pickle_round_trip(rng):

@@ -117,6 +117,23 @@ class ColorJitter(ColorTransform):
                 params[name] = one.uniform(*rng)
         return params
 
+    param_shapes = {"order": (4,)}
+
+    def _check_params(self, params, batch):
+        """Replayed params: each row's order a permutation of the four ops, the factors where
+        the colour functions take them (as geomaug.fused.augment checks its factors)."""
+        params = super()._check_params(params, batch)
+        if "order" in params and not (np.sort(params["order"], 1) == np.arange(4)).all():
+            fail("params['order'] of ColorJitter must hold a permutation of 0..3 per sample, got "
+                 f"{params['order'].tolist()}")
+        for name in ("brightness", "contrast", "saturation"):
+            if name in params and (params[name] < 0).any():
+                fail(f"params['{name}'] of ColorJitter must be >= 0, got {params[name].tolist()}")
+        if "hue" in params and (np.abs(params["hue"]) > 0.5).any():
+            fail(f"params['hue'] of ColorJitter must lie in [-0.5, 0.5], got "
+                 f"{params['hue'].tolist()}")
+        return params
+
     def needs_mean(self, params):
         return "contrast" in params
 

@@ -161,6 +161,9 @@ class Transform:
     """
     geometric = False
     color = False
+    # The trailing shape of each recorded parameter (default: one value per sample), checked when
+    # params are replayed.
+    param_shapes: dict = {}
 
     def __init__(self):
         self.settings = {}
@@ -197,11 +200,17 @@ class Transform:
             fail(f"params for {type(self).__name__} must be a dict as recorded in "
                  f"out['params'], got {type(params).__name__}")
         out = {}
+        name = type(self).__name__
         for k, v in params.items():
             v = as_numpy(v)
-            if v.ndim == 0 or v.shape[0] != batch:
-                fail(f"params['{k}'] of {type(self).__name__} must have {batch} rows (one per "
-                     f"sample), got shape {tuple(v.shape)}")
+            want = (batch, *self.param_shapes.get(k, ()))
+            if v.shape != want:
+                fail(f"params['{k}'] of {name} must have shape {want} (one row per sample), got "
+                     f"shape {tuple(v.shape)}")
+            if v.dtype.kind not in "biuf":
+                fail(f"params['{k}'] of {name} must hold real numbers, got dtype {v.dtype}")
+            if v.dtype.kind == "f" and not np.isfinite(v).all():
+                fail(f"params['{k}'] of {name} must be finite, got {v[~np.isfinite(v)][0]}")
             out[k] = v
         return out
 
@@ -344,6 +353,7 @@ class RandomApply(Transform):
             transforms = [transforms]
         self.transforms = _check_list(transforms, "transforms")
         self.p = check_probability(p)
+        _check_normalize_last(self)
 
     def children(self):
         return self.transforms
@@ -385,6 +395,7 @@ class OneOf(Transform):
         self.weights = [float(v) for v in w / w.sum()]
         self._cdf = np.cumsum(self.weights)
         self.p = check_probability(p)
+        _check_normalize_last(self)
 
     def children(self):
         return self.transforms
@@ -399,7 +410,12 @@ class OneOf(Transform):
         else:
             if not isinstance(params, dict) or set(params) != {"index", "params"}:
                 fail("params for OneOf must be {'index': (B,) int, 'params': [...]}")
-            index = as_numpy(params["index"]).astype(np.int64).reshape(ctx.batch)
+            index = as_numpy(params["index"])
+            if index.size != ctx.batch or index.dtype.kind not in "iu" or \
+                    ((index < -1) | (index >= n)).any():
+                fail(f"params['index'] of OneOf must be {ctx.batch} integers in [-1, {n - 1}] "
+                     f"(-1: none applied), got {index.tolist()}")
+            index = index.astype(np.int64).reshape(ctx.batch)
             inner = params["params"]
         outer, outer_all = ctx.active, ctx.all_active
         out = []
@@ -435,14 +451,18 @@ def _check_pairs(pairs):
 
 
 def _check_normalize_last(root):
+    """Normalize only as the last op of a Compose that is itself last (all the way up): never
+    inside RandomApply / OneOf (it applies to every sample or none)."""
     from .color import Normalize
 
-    def find(t, top):
-        for i, c in enumerate(t.children()):
-            if isinstance(c, Normalize) and not (top and i == len(t.children()) - 1):
-                fail(f"Normalize must be the last transform of the pipeline, found it at "
-                     f"position {i} of {type(t).__name__}")
-            find(c, False)
+    def find(t, last):
+        kids = t.children()
+        for i, c in enumerate(kids):
+            at_end = last and isinstance(t, Compose) and i == len(kids) - 1
+            if isinstance(c, Normalize) and not at_end:
+                fail(f"Normalize must be the last transform of the pipeline (not inside "
+                     f"RandomApply or OneOf), found it at position {i} of {type(t).__name__}")
+            find(c, at_end)
 
     find(root, True)
 
