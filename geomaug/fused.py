@@ -274,7 +274,8 @@ def _per_channel(values, C: int, name: str) -> torch.Tensor:
     if t.numel() == 1:
         t = t.expand(C)
     if t.numel() != C or not bool(t.isfinite().all()):
-        fail(f"{name} must be a finite number or {C} finite numbers, got {values!r}")
+        fail(f"{name} must be a finite number or one per channel ({C}), got {t.numel()} "
+             f"value(s): {values!r}")
     return t.contiguous()
 
 

@@ -407,7 +407,7 @@ def test_autograd_uses_the_pytorch_path(rng):
     (dict(color_ops=[[4]], color_factors=[[0.7]]), r"\[-0.5, 0.5\]"),
     (dict(mean=0.5), "together"),
     (dict(mean=0.5, std=[0.1, 0.0, 0.2]), "std must be > 0"),
-    (dict(mean=[0.1, 0.2], std=0.5), "3 finite numbers"),
+    (dict(mean=[0.1, 0.2], std=0.5), r"one per channel \(3\), got 2 value"),
     (dict(mean=0.5, std=0.5, out_dtype=torch.uint8), "out_dtype with mean/std"),
     (dict(out_dtype=torch.float16), "out_dtype without mean/std"),
     (dict(channel_order="RGBA"), "channel_order"),

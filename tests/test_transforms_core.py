@@ -351,6 +351,19 @@ def test_border_rule_conflicts_raise_at_construction():
         T.Compose([T.Normalize(), T.HorizontalFlip()])
 
 
+def test_oneof_weights_set_again_count_and_numpy_seeds(rng):
+    x = _img(rng, (8, 3, 12, 12))
+    t = T.OneOf([T.HorizontalFlip(p=1.0), T.VerticalFlip(p=1.0)])
+    t.weights = [0.0, 1.0]  # read at each call (the choice table was made once)
+    assert t(image=x, seed=0)["params"]["index"].tolist() == [1] * 8
+    assert t.weights == [0.0, 1.0]
+    with pytest.raises(geomaug.InputError, match="weights must be 2 non-negative"):
+        t.weights = [0.0, 0.0]
+    assert torch.equal(t(image=x, seed=np.int64(5))["image"], t(image=x, seed=5)["image"])
+    with pytest.raises(TypeError, match="seed must be an int"):
+        t(image=x, seed=np.float64(5))
+
+
 def test_normalize_last_in_nested_composes_only(rng):
     """Normalize may end a nested Compose that ends the pipeline (same result as flat); never in
     RandomApply / OneOf, bare or nested (it normalised every sample whatever was drawn)."""

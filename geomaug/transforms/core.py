@@ -13,6 +13,7 @@ Python floats instead (``_single.py``): the same draws, matrices and results, le
 from __future__ import annotations
 
 import importlib
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -50,9 +51,9 @@ def make_generator(generator=None, seed=None) -> torch.Generator | None:
     if generator is not None and seed is not None:
         fail("give generator= or seed=, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        return torch.Generator().manual_seed(seed)
+        return torch.Generator().manual_seed(int(seed))
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if generator is not None and generator.device.type != "cpu":
@@ -385,17 +386,23 @@ class OneOf(Transform):
         self.transforms = _check_list(transforms, "transforms")
         if not self.transforms:
             fail("OneOf needs at least one transform, got none")
-        if weights is None:
-            weights = [1.0] * len(self.transforms)
-        w = torch.as_tensor(weights, dtype=torch.float64)
-        if w.shape != (len(self.transforms),) or not torch.isfinite(w).all() or (w < 0).any() \
-                or w.sum() <= 0:
-            fail(f"weights must be {len(self.transforms)} non-negative numbers, not all zero, "
-                 f"got {weights!r}")
-        self.weights = [float(v) for v in w / w.sum()]
-        self._cdf = np.cumsum(self.weights)
+        self.weights = weights
         self.p = check_probability(p)
         _check_normalize_last(self)
+
+    @property
+    def weights(self) -> list[float]:
+        """The choice probabilities (normalised to sum 1); may be set again (checked)."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, weights):
+        n = len(self.transforms)
+        w = torch.as_tensor([1.0] * n if weights is None else weights, dtype=torch.float64)
+        if w.shape != (n,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            fail(f"weights must be {n} non-negative numbers, not all zero, got {weights!r}")
+        self._weights = [float(v) for v in w / w.sum()]
+        self._cdf = np.cumsum(self._weights)
 
     def children(self):
         return self.transforms
