@@ -76,10 +76,16 @@ def test_variants_agree_bit_for_bit(rng, monkeypatch):
         outs = [run_op(monkeypatch, isa, src, M, (101, 89), interp, fill, "reflect") for isa in ISAS]
         for o in outs[1:]:
             assert torch.equal(o, outs[0])
+    # float32: interleaved (HWC) and planar (CHW) rows of 1 to 4 channels, the 8-column loop and
+    # its scalar tail
     srcf = src.float() / 255
-    outs = [run_op(monkeypatch, isa, srcf, M, (101, 89), 0, fill, "constant") for isa in ISAS]
-    for o in outs[1:]:
-        assert torch.equal(o, outs[0])
+    wide = torch.cat([srcf, srcf[:, :1] * 0.5], 1)
+    for f, fill in ((srcf, fill), (srcf.contiguous(), fill), (wide, torch.arange(4.0)),
+                    (wide.contiguous(memory_format=torch.channels_last), torch.arange(4.0)),
+                    (srcf[:, :1].contiguous(), fill[:1])):
+        outs = [run_op(monkeypatch, isa, f, M, (101, 89), 0, fill, "constant") for isa in ISAS]
+        for o in outs[1:]:
+            assert torch.equal(o, outs[0])
 
 
 def test_hwc_rows_ending_at_the_last_column_do_not_spill(rng, monkeypatch):

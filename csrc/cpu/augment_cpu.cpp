@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "geomaug/augment.h"
+#include "simd_loads.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GEOMAUG_HAVE_X86_VARIANTS 1
@@ -223,15 +224,6 @@ GEOMAUG_ALWAYS_INLINE void gray_sum_tail(const float* r, const float* g, const f
 
 // ---- AVX2 and AVX-512 rows: augment_cpu_simd.h over 8 / 16 floats -----------------------------
 #ifdef GEOMAUG_HAVE_X86_VARIANTS
-// The offsets of a block, read back as scalars: hiding the pointer from the optimiser keeps
-// GCC from extracting them lane by lane instead (vpextrd: two uops on the shuffle port each;
-// measured 5-12 % slower overall).  The store stays: the array escapes into the asm, so the
-// loads through the returned pointer may read it.
-inline const int32_t* through_memory(const int32_t* p) {
-  asm("" : "+r"(p));
-  return p;
-}
-
 // pshufb control of 32-bit lane i (of a 128-bit lane): its byte k into the low byte, zeros above.
 constexpr int shuffle_index(int i, int k) { return static_cast<int>(0xffffff00u | (4 * i + k)); }
 
@@ -358,24 +350,8 @@ struct V {
       q[2 * r + 1] = _mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0xdd));
     }
   }
-  // The two floats at base + o of each lane's offset o: the first of each pair in `first`, the
-  // second in `second`, in lane order (rows8's loads and regrouping on 4-byte elements).
   static void pairs(const float* base, I off, F& first, F& second) {
-    alignas(32) int32_t buf[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(buf), off);
-    const int32_t* e = through_memory(buf);
-    auto at = [&](int j) {
-      int64_t v;
-      std::memcpy(&v, base + e[j], 8);
-      return _mm256_set1_epi64x(v);
-    };
-    const __m256i a = _mm256_blend_epi32(_mm256_blend_epi32(at(0), at(1), 0x0c),
-                                         _mm256_blend_epi32(at(4), at(5), 0xc0), 0xf0);
-    const __m256i b = _mm256_blend_epi32(_mm256_blend_epi32(at(2), at(3), 0x0c),
-                                         _mm256_blend_epi32(at(6), at(7), 0xc0), 0xf0);
-    const __m256 fa = _mm256_castsi256_ps(a), fb = _mm256_castsi256_ps(b);
-    first = _mm256_shuffle_ps(fa, fb, 0x88);
-    second = _mm256_shuffle_ps(fa, fb, 0xdd);
+    float_pairs8(base, off, first, second);
   }
   // Byte K of each 32-bit lane, as float: bytes 0 and 3 by a mask or a shift, 1 and 2 by a
   // byte shuffle (one instruction instead of two; measured faster).

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "simd_loads.h"
 #include "warp_cpu_rows.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -502,6 +503,91 @@ GEOMAUG_TARGET_AVX512 void avx512_nearest_wide(const T* plane, T* out, const War
 #undef GEOMAUG_NEAREST_CHUNKS
 #endif
 
+#if GEOMAUG_X86_VARIANTS
+// ---- float32, planar (CHW, (H, W)) or interleaved (HWC, channels-last) alike in and out -------
+// 8 columns at a time: x exact in float (rows below 2^24 columns; wider rows take the scalar
+// loop), coordinates and weights as RowMap and BilinearWeights compute them, each tap row's two
+// pixels read as pairs of adjacent floats (float_pairs8), weighted and summed in warp_pixel's
+// order; interleaved blocks stored pixel by pixel.  The AVX-512 variant runs this 8-lane loop too
+// (the fused kernel's planar float rows measured faster so than with 16 lanes).  Offsets 32-bit
+// (pick() checks the extent).
+// w0 q00 + w1 q01 + w2 q10 + w3 q11, left to right (warp_pixel's order).
+GEOMAUG_TARGET_AVX2 GEOMAUG_ALWAYS_INLINE __m256 weighted8(const __m256* w, __m256 q00, __m256 q01,
+                                                          __m256 q10, __m256 q11) {
+  __m256 v = _mm256_mul_ps(w[0], q00);
+  v = _mm256_add_ps(v, _mm256_mul_ps(w[1], q01));
+  v = _mm256_add_ps(v, _mm256_mul_ps(w[2], q10));
+  return _mm256_add_ps(v, _mm256_mul_ps(w[3], q11));
+}
+
+template <bool PLANAR>
+GEOMAUG_TARGET_AVX2 void avx2_f32_span(const float* plane, float* out, const WarpShape& s,
+                                       const RowMap<float>& r, int64_t xb, int64_t xe) {
+  const int C = static_cast<int>(s.C);
+  const int32_t sh = static_cast<int32_t>(s.s_h), sw = static_cast<int32_t>(s.s_w);
+  const int64_t sc = s.s_c, dc = s.d_c, dw = s.d_w;
+  const __m256 m0 = _mm256_set1_ps(r.m0), bx = _mm256_set1_ps(r.bx), m3 = _mm256_set1_ps(r.m3),
+               by = _mm256_set1_ps(r.by), one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps();
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  int64_t ox = xb;
+  for (; xe <= (int64_t(1) << 24) && ox + 8 <= xe; ox += 8) {
+    const __m256 x = _mm256_cvtepi32_ps(
+        _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(ox)), iota));
+    const __m256 sx = _mm256_add_ps(_mm256_mul_ps(m0, x), bx);
+    const __m256 sy = _mm256_add_ps(_mm256_mul_ps(m3, x), by);
+    const __m256i x0 = _mm256_cvttps_epi32(sx), y0 = _mm256_cvttps_epi32(sy);  // >= 0: floor
+    const __m256 ax = _mm256_sub_ps(sx, _mm256_cvtepi32_ps(x0));
+    const __m256 ay = _mm256_sub_ps(sy, _mm256_cvtepi32_ps(y0));
+    const __m256 bxw = _mm256_sub_ps(one, ax), byw = _mm256_sub_ps(one, ay);
+    const __m256 w0 = _mm256_mul_ps(byw, bxw), w1 = _mm256_mul_ps(byw, ax);
+    const __m256 w2 = _mm256_mul_ps(ay, bxw), w3 = _mm256_mul_ps(ay, ax);
+    const __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(sh)),
+                                         _mm256_mullo_epi32(x0, _mm256_set1_epi32(sw)));
+    const __m256 w[4] = {w0, w1, w2, w3};
+    if constexpr (PLANAR) {
+      for (int c = 0; c < C; ++c) {
+        const float* q = plane + c * sc;
+        __m256 t0, t1, b0, b1;
+        float_pairs8(q, off, t0, t1);
+        float_pairs8(q + sh, off, b0, b1);
+        _mm256_storeu_ps(out + c * dc + ox, weighted8(w, t0, t1, b0, b1));
+      }
+    } else {  // element e of a tap row's 2C floats: channel e % C of pixel x0 + e / C
+      __m256 e[2][8];
+      for (int row = 0; row < 2; ++row)
+        for (int k = 0; k < C; ++k)
+          float_pairs8(plane + row * sh + 2 * k, off, e[row][2 * k], e[row][2 * k + 1]);
+      __m256 v[4] = {zero, zero, zero, zero};
+      for (int c = 0; c < C; ++c) v[c] = weighted8(w, e[0][c], e[0][C + c], e[1][c], e[1][C + c]);
+      float* o = out + ox * dw;
+      if (C >= 3) {  // 4x4 transposes in each 128-bit lane: pixel j's channels in t[j % 4]
+        const __m256 t01 = _mm256_unpacklo_ps(v[0], v[1]), t23 = _mm256_unpacklo_ps(v[2], v[3]);
+        const __m256 u01 = _mm256_unpackhi_ps(v[0], v[1]), u23 = _mm256_unpackhi_ps(v[2], v[3]);
+        const __m256 t[4] = {_mm256_shuffle_ps(t01, t23, 0x44), _mm256_shuffle_ps(t01, t23, 0xee),
+                             _mm256_shuffle_ps(u01, u23, 0x44), _mm256_shuffle_ps(u01, u23, 0xee)};
+        // 16-byte stores in pixel order (C = 3: the fourth float is overwritten by the next
+        // pixel's; the block's last pixel, at the span's end, stores exactly three)
+        for (int j = 0; j < 8; ++j) {
+          const __m128 p = j < 4 ? _mm256_castps256_ps128(t[j]) : _mm256_extractf128_ps(t[j - 4], 1);
+          if (C == 4 || j < 7 || ox + 8 < xe) {
+            _mm_storeu_ps(o + j * dw, p);
+          } else {
+            _mm_storel_pi(reinterpret_cast<__m64*>(o + j * dw), p);
+            _mm_store_ss(o + j * dw + 2, _mm_movehl_ps(p, p));
+          }
+        }
+      } else {
+        alignas(32) float b[2][8];
+        for (int c = 0; c < C; ++c) _mm256_store_ps(b[c], v[c]);
+        for (int j = 0; j < 8; ++j)
+          for (int c = 0; c < C; ++c) o[j * dw + c] = b[c][j];
+      }
+    }
+  }
+  bilinear_span_body<float>(plane, out, s, r, ox, xe);
+}
+#endif
+
 // One function per loop and instruction set (attributes cannot depend on template arguments).
 #define GEOMAUG_SPAN_FNS(PREFIX, TARGET)                                                             \
   template <typename T>                                                                         \
@@ -536,6 +622,13 @@ RowKernels<T> pick(const WarpShape& s, const WarpParams<T>& p, Fns fns) {
   if (p.interp == kNearest) {
     return {small && fns.nearest_wide ? fns.nearest_wide : fns.nearest};
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (small && fns.f32_planar != nullptr) {
+      if (s.s_w == 1 && s.d_w == 1) return {fns.f32_planar};
+      if (s.C <= 4 && s.s_c == 1 && s.s_w == s.C && s.d_c == 1 && s.d_w == s.C)
+        return {fns.f32_interleaved};
+    }
+  }
   if constexpr (std::is_same_v<T, uint8_t>) {
     // The 8-byte row loads need 3 columns (C = 3: the top load reads into the next row).
     const bool interleaved = s.s_c == 1 && s.s_w == s.C && s.d_c == 1 && s.d_w == s.C &&
@@ -552,6 +645,7 @@ struct Fns {
   using S = typename SampleType<T>::type;
   using Span = void (*)(const T*, T*, const WarpShape&, const RowMap<S>&, int64_t, int64_t);
   Span bilinear, nearest, u8_c3, u8_c4, u8_c3_wide, u8_c4_wide, nearest_wide;
+  Span f32_planar = nullptr, f32_interleaved = nullptr;
 };
 
 template <typename T>
@@ -567,6 +661,10 @@ Fns<T> fns_for(int isa) {
   if (isa == kIsaAvx2) {
     f = {&avx2_bilinear<T>, &avx2_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx2_nearest_wide<T>;
+    if constexpr (std::is_same_v<T, float>) {
+      f.f32_planar = &avx2_f32_span<true>;
+      f.f32_interleaved = &avx2_f32_span<false>;
+    }
     if constexpr (std::is_same_v<T, uint8_t>) {
       f.u8_c3 = &avx2_u8_interleaved<3>;
       f.u8_c4 = &avx2_u8_interleaved<4>;
@@ -576,6 +674,10 @@ Fns<T> fns_for(int isa) {
   } else if (isa == kIsaAvx512) {
     f = {&avx512_bilinear<T>, &avx512_nearest<T>, nullptr, nullptr, nullptr, nullptr, nullptr};
     if constexpr (std::is_same_v<typename SampleType<T>::type, float>) f.nearest_wide = &avx512_nearest_wide<T>;
+    if constexpr (std::is_same_v<T, float>) {
+      f.f32_planar = &avx2_f32_span<true>;
+      f.f32_interleaved = &avx2_f32_span<false>;
+    }
     if constexpr (std::is_same_v<T, uint8_t>) {
       f.u8_c3 = &avx512_u8_interleaved<3>;
       f.u8_c4 = &avx512_u8_interleaved<4>;
