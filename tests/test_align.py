@@ -441,3 +441,58 @@ def test_kernel_contract(D, model, dtype):
     tol = 2e-5 if dtype == torch.float32 else 1e-9
     check_kernel(lambda s, d: geomaug.estimate(s, d, model), (src, dst), batched=(0, 1),
                  atol=tol, rtol=tol, memory_format=False)
+
+
+_SCALES = (1e-15, 1e-9, 1e-3, 1e3, 1e8, 1e15)
+
+
+def _scaled(x, k):
+    """x (float64) times k, rounded to float32: the same set at another scale of coordinates."""
+    return (x * k).to(torch.float32)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("model", ["rigid", "similarity"])
+def test_float32_at_tiny_and_huge_coordinates(rng, device, D, model):
+    """The 3D rotation of float32 input is solved in float32 (align_math.h, best_rotation): any
+    scale of the coordinates, one per batch or mixed in one, gives the float64 answer."""
+    dev = device_or_skip(device)
+    refl = bool(rng.integers(2))
+    src, dst, *_ = random_problem(8, int(rng.integers(D + 2, 40)), D, torch.float64, noise=0.05,
+                                  model=model)
+    per_item = torch.from_numpy(rng.choice(_SCALES, 8))[:, None, None]
+    for k in _SCALES + (per_item,):
+        x, y = _scaled(src, k), _scaled(dst, k)
+        _, R, t, s, rmse, valid = align_reference(x.double(), y.double(), None, MODELS[model], refl)
+        assert valid.all()
+        paths = [("torch", align_reference(x, y, None, MODELS[model], refl))]
+        if _backend.extension().module is not None:
+            out = torch.ops.geomaug.align(x.to(dev), y.to(dev), None, MODELS[model], refl, False)
+            paths.append(("kernel", [o.cpu() for o in out]))
+        scale = x.double().abs().amax((-2, -1)) * s + t.abs().amax(-1)
+        for name, res in paths:
+            where = (name, k if isinstance(k, float) else "mixed")
+            assert res[5].all(), where
+            assert ((res[1].double() - R).abs().amax((-2, -1)) <= 1e-5).all(), where
+            assert ((res[3].double() - s).abs() <= 1e-5 * s).all(), where
+            assert ((res[2].double() - t).abs().amax(-1) <= 1e-5 * scale).all(), where
+            assert ((res[4].double() - rmse).abs() <= 1e-5 * rmse).all(), where
+
+
+@pytest.mark.parametrize("D", [2, 3])
+@pytest.mark.parametrize("model", ["rigid", "similarity"])
+def test_degenerate_sets_at_tiny_and_huge_coordinates(rng, D, model):
+    """All points equal (and collinear in 3D) stay degenerate at any scale; sound sets stay valid."""
+    N = int(rng.integers(3, 40))
+    same = (torch.randn(10, 1, D, dtype=torch.float64) * 10).expand(10, N, D)
+    line = _plane_sets(20, N, D, 1, torch.float64) if D == 3 else same[:0]
+    good = _plane_sets(8, N, D, D, torch.float64)
+    src = torch.cat([same, line, good])
+    R = random_rotation(src.shape[0], D)
+    dst = src @ R.mT * 1.5 + 2
+    expected = torch.arange(src.shape[0]) >= src.shape[0] - 8
+    for k in _SCALES:
+        for name, res in _both_paths(_scaled(src, k), _scaled(dst, k), None, model,
+                                     refl=bool(rng.integers(2))):
+            assert torch.equal(res[5], expected), (name, k, res[5])

@@ -266,14 +266,34 @@ GEOMAUG_HD void refine_rotation(const double (&C)[3][3], double (&R)[3][3]) {
   orthonormalize(R);
 }
 
+// The rotation depends only on the direction of C, so the solve runs on C scaled by a power of two
+// (exact) to a largest entry in [0.5, 1): C^T C and the Jacobi sweeps' squares then stay inside
+// float's range for tiny or huge coordinates (C ~ coordinates^2, C^T C ~ coordinates^4).  Where
+// nothing under- or overflowed unscaled, the result is the unscaled one bit for bit (scaling by 2^k
+// commutes with rounding).  `noise`, compared with the singular values, is scaled alike; `trace`
+// is that of the unscaled C (the caller's s = trace / vx).
 template <typename S>
 GEOMAUG_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, double noise,
                          double (&R)[3][3], double& trace) {
+  double big = 0.0;  // C is finite here (solve_alignment checks)
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const double a = std::fabs(Cd[i][j]);
+      if (a > big) big = a;
+    }
+  int ex = 0;
+  std::frexp(big, &ex);  // big = f 2^ex, f in [0.5, 1); ex = 0 for C = 0
+  if (ex < -1021) ex = -1021;  // 2^-ex a finite double (C subnormal, double input: short of 0.5)
+  const double unit = std::ldexp(1.0, -ex);
+  double Cu[3][3];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) Cu[i][j] = Cd[i][j] * unit;
+  noise *= unit;
   S C[3][3], K[3][3], V[3][3], lam[3];
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) {
-      C[i][j] = static_cast<S>(Cd[i][j]);
-      K[i][j] = static_cast<S>(Cd[0][i] * Cd[0][j] + Cd[1][i] * Cd[1][j] + Cd[2][i] * Cd[2][j]);
+      C[i][j] = static_cast<S>(Cu[i][j]);
+      K[i][j] = static_cast<S>(Cu[0][i] * Cu[0][j] + Cu[1][i] * Cu[1][j] + Cu[2][i] * Cu[2][j]);
     }
   sym_eig<S, 3>(K, V, lam);
   S v[3][3], Cv[3][3], u[3][3];  // v[k], u[k]: k-th right / left singular vectors
@@ -296,9 +316,9 @@ GEOMAUG_HD bool best_rotation(const double (&Cd)[3][3], bool allow_reflection, d
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j)
       R[i][j] = static_cast<double>(u[0][i] * v[0][j] + u[1][i] * v[1][j] + e * u[2][i] * v[2][j]);
-  if constexpr (sizeof(S) < sizeof(double)) {
-    refine_rotation(Cd, R);
-    refine_rotation(Cd, R);
+  if constexpr (sizeof(S) < sizeof(double)) {  // scaled too: its det(H) ~ C^3 in double
+    refine_rotation(Cu, R);
+    refine_rotation(Cu, R);
   }
   trace = 0.0;
   for (int i = 0; i < 3; ++i)
