@@ -51,9 +51,11 @@ def make_generator(generator=None, seed=None) -> torch.Generator | None:
     if generator is not None and seed is not None:
         fail("give generator= or seed=, not both")
     if seed is not None:
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        return torch.Generator().manual_seed(int(seed))
+        if type(seed) is not int:  # numpy integers too (bools are not seeds)
+            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+                raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+            seed = int(seed)
+        return torch.Generator().manual_seed(seed)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if generator is not None and generator.device.type != "cpu":
