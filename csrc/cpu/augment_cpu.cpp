@@ -802,8 +802,7 @@ void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matr
   int layout = kOther;
   const bool offsets32 = extent < (int64_t(1) << 31) - 64 && s.s_h >= 0 && s.s_w >= 0 &&
                          s.s_c >= 0;
-  // Gathers pay off only where the channels of a pixel share its cache lines (HWC,
-  // channels-last), and only AVX-512's (resample_row); planar float rows stay per pixel.
+  // float32: pairs of adjacent floats per tap row (resample_row); other strides per pixel.
   if (std::is_same_v<T, float> && offsets32) {
     if (s.s_w == 1) layout = kFloatPlanar;  // CHW, (H, W)
     else if (s.s_c == 1 && s.s_w == s.C) layout = kFloatInterleaved;  // HWC, channels-last
