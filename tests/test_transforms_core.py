@@ -248,6 +248,29 @@ def test_bad_replayed_params_are_errors(rng):
     assert torch.equal(t(image=x, params=copy.deepcopy(good))["image"], t(image=x, seed=0)["image"])
 
 
+def test_custom_op_params_of_any_trailing_shape_replay(rng):
+    """A custom op's own parameters (here (B, 2)) replay: only their row count is checked."""
+    from geomaug.transforms.geometric import GeometricTransform
+
+    class Shift(GeometricTransform):
+        def draw_values(self, ctx):
+            return {"shift": ctx.uniform(-2.0, 2.0, 2)}
+
+        def matrix(self, params, sizes):
+            m = np.repeat(np.eye(3)[None], len(sizes), 0)
+            m[:, :2, 2] = params["shift"]
+            return m, sizes
+
+    x = torch.rand(2, 3, 10, 10)
+    t = T.Compose([Shift(p=0.5), T.Rotate(10)])
+    out = t(image=x, seed=3)
+    assert out["params"][0]["shift"].shape == (2, 2)
+    assert torch.equal(t(image=x, params=out["params"])["image"], out["image"])
+    out["params"][0]["shift"] = np.zeros((3, 2))
+    with pytest.raises(geomaug.InputError, match="2 rows"):
+        t(image=x, params=out["params"])
+
+
 def test_batch_equals_one_by_one(rng):
     """Each sample replayed alone gives its row of the batch: the same matrix to the bit (one
     sample is computed on floats, a batch on arrays), image within float rounding."""
@@ -356,7 +379,7 @@ def test_oneof_weights_set_again_count_and_numpy_seeds(rng):
     t = T.OneOf([T.HorizontalFlip(p=1.0), T.VerticalFlip(p=1.0)])
     t.weights = [0.0, 1.0]  # read at each call (the choice table was made once)
     assert t(image=x, seed=0)["params"]["index"].tolist() == [1] * 8
-    assert t.weights == [0.0, 1.0]
+    assert t.weights == (0.0, 1.0)
     with pytest.raises(geomaug.InputError, match="weights must be 2 non-negative"):
         t.weights = [0.0, 0.0]
     assert torch.equal(t(image=x, seed=np.int64(5))["image"], t(image=x, seed=5)["image"])
@@ -500,14 +523,25 @@ def test_normalize_settings_changed_after_a_call_count():
         norm.mean, norm.std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         fresh = T.Compose([T.Rotate(10), T.Normalize(mean=0.0, std=1.0)])
         torch.testing.assert_close(t(image=x, seed=0)["image"], fresh(image=x, seed=0)["image"])
+        norm.mean, norm.std = [0.2, 0.3, 0.4], np.array([0.5, 0.6, 0.7])  # checked, kept as tuples
+        assert norm.mean == (0.2, 0.3, 0.4) and norm.std == (0.5, 0.6, 0.7)
+        fresh = T.Compose([T.Rotate(10), T.Normalize(mean=[0.2, 0.3, 0.4], std=[0.5, 0.6, 0.7])])
+        torch.testing.assert_close(t(image=x, seed=0)["image"], fresh(image=x, seed=0)["image"])
         norm.mean, norm.std = T.Normalize().mean, T.Normalize().std
+    with pytest.raises(geomaug.InputError, match="std must be > 0"):
+        norm.std = [0.1, 0.0, 0.2]
+    with pytest.raises(geomaug.InputError, match="4 channels .*alpha.* mean has 3 values"):
+        t(image=torch.zeros(4, 8, 8, dtype=torch.uint8), seed=0)
 
 
 def test_uint8_fill_out_of_range_is_an_error_on_every_path():
-    """fill=1000 on a uint8 image fails whether the image is warped alone or fused with colour
-    and Normalize, batched or one sample (it was accepted, unrounded, where the ops fuse)."""
+    """fill=1000 on a uint8 image fails whether the image is warped alone, fused with colour and
+    Normalize or taken step by step, batched or one sample (it was accepted, unrounded, where the
+    ops fuse and where a float copy is resampled)."""
     img = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
-    for tail in ([], [T.Normalize()], [T.ColorJitter(brightness=0.1)]):
+    step_by_step = [T.Normalize(dtype=torch.float64)]  # not fused: a float copy is resampled
+    mixed = [T.ColorJitter(brightness=0.1), T.RandomGrayscale(0.5, channel_order="BGR")]
+    for tail in ([], [T.Normalize()], [T.ColorJitter(brightness=0.1)], step_by_step, mixed):
         t = T.Compose([T.Rotate((30, 30), fill=1000)] + tail)
         for x in (img, img[None].expand(2, -1, -1, -1)):
             with pytest.raises(geomaug.InputError, match="range"):

@@ -49,6 +49,7 @@ def _factor_range(value, name, center, lower=0.0, upper=math.inf):
 
 class ColorTransform(Transform):
     color = True
+    param_shapes = {"apply": ()}
 
     def __init__(self, p: float, channel_order):
         super().__init__()
@@ -76,6 +77,7 @@ class ColorJitter(ColorTransform):
     Example:
         >>> out = ColorJitter(0.5, 0.5, 0.5)(image=img_uint8, seed=0)
     """
+    param_shapes = {**ColorTransform.param_shapes, "order": (4,), **{n: () for n in _OPS}}
 
     def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, *,
                  random_order: bool = True, p: float = 1.0, channel_order=None):
@@ -116,8 +118,6 @@ class ColorJitter(ColorTransform):
             if rng is not None:
                 params[name] = one.uniform(*rng)
         return params
-
-    param_shapes = {"order": (4,)}
 
     def _check_params(self, params, batch):
         """Replayed params: each row's order a permutation of the four ops, the factors where
@@ -217,23 +217,52 @@ class Normalize(Transform):
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, dtype=torch.float32,
                  channel_order=None):
         super().__init__()
-        self.mean = _values(mean, "mean")
-        self.std = _values(std, "std")
-        if min(self.std) <= 0:
-            fail(f"std must be > 0 for every channel, got {std!r}")
+        self.mean = mean
+        self.std = std
         if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             fail(f"dtype must be float32, float64, float16 or bfloat16, got {dtype}")
         self.dtype = dtype
         self.channel_order = check_choice(channel_order, CHANNEL_ORDERS, "channel_order")
 
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Per-channel means (RGB order; one number: every channel); may be set again (checked)."""
+        return self._mean
+
+    @mean.setter
+    def mean(self, value):
+        self._mean = _values(value, "mean")
+        self.__dict__.pop("_fused", None)
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Per-channel standard deviations, > 0; may be set again (checked)."""
+        return self._std
+
+    @std.setter
+    def std(self, value):
+        std = _values(value, "std")
+        if min(std) <= 0:
+            fail(f"std must be > 0 for every channel, got {value!r}")
+        self._std = std
+        self.__dict__.pop("_fused", None)
+
     def apply(self, ctx, params):
         ctx.normalize = (self, self.channel_order or ctx.channel_order)
 
+    def _check_channels(self, c: int):
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, c):
+                alpha = " (PIL LA / RGBA images keep their alpha channel)" if c in (2, 4) else ""
+                fail(f"Normalize: the image has {c} channels{alpha} but {name} has "
+                     f"{len(values)} values: give one per channel, or one for all")
+
     def fused_args(self, c: int, order: str):
         """``(mean, std)`` as :func:`geomaug.fused.run` takes them (made once per setting)."""
-        key = ("fused", self.mean, self.std, c, order)
-        cache = self.__dict__.setdefault("_fused", {})
+        key = (c, order)
+        cache = self.__dict__.setdefault("_fused", {})  # emptied when mean or std is set
         if key not in cache:
+            self._check_channels(c)
             cache[key] = normalize_values(_spread(self.mean, c), _spread(self.std, c), c, order)
         return cache[key]
 
@@ -249,6 +278,7 @@ class Normalize(Transform):
         key = (self.mean, self.std, c, bound, order, work, device)
         cache = self.__dict__.setdefault("_cache", {})
         if key not in cache:
+            self._check_channels(c)
             mean = _color._mean_std(_spread(self.mean, c), c, "mean", order)
             std = _color._mean_std(_spread(self.std, c), c, "std", order)
             inv = 1.0 / std

@@ -158,14 +158,16 @@ class Context:
 class Transform:
     """Base of every transform: ``t(image=..., mask=..., keypoints=..., boxes=...)``.
 
-    Subclasses implement ``draw(ctx) -> params`` (a dict of ``(B, ...)`` numpy arrays) and
-    ``apply(ctx, params)``.  Geometric ops set ``geometric = True`` and may declare pass settings
-    (``border``, ``interpolation``, ``fill``, ``ignore_index``; ``None`` = not declared).
+    Subclasses implement ``draw(ctx) -> params`` (a dict of ``(B, ...)`` numpy arrays; the
+    built-in ops list theirs in ``param_shapes``) and ``apply(ctx, params)``.  Geometric ops set
+    ``geometric = True`` and may declare pass settings (``border``, ``interpolation``, ``fill``,
+    ``ignore_index``; ``None`` = not declared).
     """
     geometric = False
     color = False
-    # The trailing shape of each recorded parameter (default: one value per sample), checked when
-    # params are replayed.
+    # The parameters this op draws and the trailing shape of each (() : one value per sample):
+    # replayed params of these keys must have exactly (B, *shape); other keys (a subclass's own)
+    # only B rows.
     param_shapes: dict = {}
 
     def __init__(self):
@@ -206,10 +208,13 @@ class Transform:
         name = type(self).__name__
         for k, v in params.items():
             v = as_numpy(v)
-            want = (batch, *self.param_shapes.get(k, ()))
-            if v.shape != want:
-                fail(f"params['{k}'] of {name} must have shape {want} (one row per sample), got "
-                     f"shape {tuple(v.shape)}")
+            shape = self.param_shapes.get(k)
+            if shape is not None and v.shape != (batch, *shape):
+                fail(f"params['{k}'] of {name} must have shape {(batch, *shape)} (one row per "
+                     f"sample), got shape {tuple(v.shape)}")
+            if v.ndim == 0 or v.shape[0] != batch:
+                fail(f"params['{k}'] of {name} must have {batch} rows (one per sample), got shape "
+                     f"{tuple(v.shape)}")
             if v.dtype.kind not in "biuf":
                 fail(f"params['{k}'] of {name} must hold real numbers, got dtype {v.dtype}")
             if v.dtype.kind == "f" and not np.isfinite(v).all():
@@ -248,8 +253,11 @@ class Transform:
         return self(**targets, params=params)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                         if not k.startswith("_") and k != "settings" and v is not None)
+        names = (k[1:] if k.startswith("_") and isinstance(getattr(type(self), k[1:], None),
+                                                            property) else k for k in vars(self))
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in names
+                         if not k.startswith("_") and k != "settings" and
+                         getattr(self, k) is not None)
         return f"{type(self).__name__}({args})"
 
 
@@ -393,7 +401,7 @@ class OneOf(Transform):
         _check_normalize_last(self)
 
     @property
-    def weights(self) -> list[float]:
+    def weights(self) -> tuple[float, ...]:
         """The choice probabilities (normalised to sum 1); may be set again (checked)."""
         return self._weights
 
@@ -403,7 +411,7 @@ class OneOf(Transform):
         w = torch.as_tensor([1.0] * n if weights is None else weights, dtype=torch.float64)
         if w.shape != (n,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             fail(f"weights must be {n} non-negative numbers, not all zero, got {weights!r}")
-        self._weights = [float(v) for v in w / w.sum()]
+        self._weights = tuple(float(v) for v in w / w.sum())
         self._cdf = np.cumsum(self._weights)
 
     def children(self):

@@ -85,6 +85,7 @@ def _fixed_size(size, n: int) -> np.ndarray:
 class GeometricTransform(Transform):
     """Base of the geometric ops: ``matrix(params, sizes) -> ((B, 3, 3), new sizes (B, 2))``."""
     geometric = True
+    param_shapes = {"apply": ()}
 
     def __init__(self, p: float = 1.0, *, border=None, interpolation=None, fill=None,
                  ignore_index=None):
@@ -203,6 +204,7 @@ class RandomScale(GeometricTransform):
     """Resize by a random factor per sample: ``scale=(lo, hi)`` uniform, or ``choices=[...]``
     (as segmentation recipes use).  New size round(H·s) (half up, at least 1); the matrix scales by
     the exact ratio new/old.  Sizes then differ per sample: follow with a crop for batches."""
+    param_shapes = {**GeometricTransform.param_shapes, "scale": ()}
 
     def __init__(self, scale=None, *, choices=None, p: float = 1.0, interpolation=None):
         super().__init__(p, interpolation=interpolation)
@@ -240,6 +242,7 @@ class RandomScale(GeometricTransform):
 class RandomCrop(GeometricTransform):
     """Crop ``size`` at a random position; where the image is smaller, it is placed at a random
     position inside the crop and the rest is padding (image ``fill``, mask ``ignore_index``)."""
+    param_shapes = {**GeometricTransform.param_shapes, "top": (), "left": ()}
 
     def __init__(self, size, *, fill=None, ignore_index=None, border=None):
         super().__init__(fill=fill, ignore_index=ignore_index, border=border)
@@ -318,6 +321,8 @@ def _centre_one(diff: float) -> float:
 class RandomResizedCrop(GeometricTransform):
     """A crop of random area fraction ``scale`` and aspect ``ratio`` (log-uniform), resized to
     ``size`` — torchvision's algorithm (10 tries, then a centre crop of the clamped ratio)."""
+    param_shapes = {**GeometricTransform.param_shapes, "top": (), "left": (), "height": (),
+                    "width": ()}
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), *, interpolation=None):
         super().__init__(interpolation=interpolation)
@@ -395,6 +400,7 @@ class Pad(GeometricTransform):
 class Rotate(GeometricTransform):
     """Rotate about the image centre by an angle drawn uniformly from ``degrees`` (a number d →
     (−d, d), or (min, max)); positive = counter-clockwise on screen; same output size."""
+    param_shapes = {**GeometricTransform.param_shapes, "angle": ()}
 
     def __init__(self, degrees, p: float = 1.0, *, border=None, interpolation=None, fill=None,
                  ignore_index=None):
@@ -427,6 +433,8 @@ class RandomAffine(GeometricTransform):
         shear: degrees; d → x-shear in (−d, d); ``(min, max)`` x-shear;
             ``(xmin, xmax, ymin, ymax)`` x and y shear.
     """
+    param_shapes = {**GeometricTransform.param_shapes, "angle": (), "tx": (), "ty": (),
+                    "scale": (), "shear_x": (), "shear_y": ()}
 
     def __init__(self, degrees=0.0, translate=None, scale=None, shear=None, p: float = 1.0, *,
                  border=None, interpolation=None, fill=None, ignore_index=None):
