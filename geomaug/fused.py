@@ -240,10 +240,9 @@ def _fill_values(fill, kind: type, channels: int, uint8: bool) -> torch.Tensor:
 
 
 def _checked_fill(fill, channels: int, uint8: bool) -> torch.Tensor:
-    t = _fill(fill, channels, torch.float64, torch.device("cpu"))
-    if uint8 and not bool(((t.round() >= 0) & (t.round() <= 255)).all()):
-        fail(f"fill must be within uint8's range [0, 255] for a uint8 image, got {fill!r}")
-    return t
+    if uint8:
+        _fill(fill, channels, torch.uint8, torch.device("cpu"))  # geomaug.warp's range check
+    return _fill(fill, channels, torch.float64, torch.device("cpu"))
 
 
 def _program(values, B: int, S: int | None, name: str, dtype, default: float):
@@ -273,9 +272,11 @@ def _per_channel(values, C: int, name: str) -> torch.Tensor:
         fail(f"{name} must be a number or one number per channel ({C}), got {values!r}")
     if t.numel() == 1:
         t = t.expand(C)
-    if t.numel() != C or not bool(t.isfinite().all()):
-        fail(f"{name} must be a finite number or one per channel ({C}), got {t.numel()} "
-             f"value(s): {values!r}")
+    if t.numel() != C:
+        fail(f"{name} must be a number or one per channel ({C}), got {t.numel()} values: "
+             f"{values!r}")
+    if not bool(t.isfinite().all()):
+        fail(f"{name} must be finite, got {values!r}")
     return t.contiguous()
 
 

@@ -102,6 +102,8 @@ def _image(ctx, img: torch.Tensor, size, settings, plan=None):
     fill = settings["fill"]
     if isinstance(fill, (list, tuple)) and len(fill) not in (1, C):
         fail(f"fill must be a number or one value per channel ({C}), got {len(fill)} values")
+    if img.dtype == torch.uint8:  # held to uint8's range on every path (the step-by-step one
+        fused_fill(fill, C, img.dtype)  # resamples a float copy): checked, cached
     warp = dict(interpolation=settings["interpolation"], fill=fill, border=settings["border"])
     if not ctx.colors and ctx.normalize is None:
         if ctx.stage == 0:

@@ -76,9 +76,9 @@ def _read_image(image):
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3):
             fail(f"image: a numpy image must be (H, W) or (H, W, C), got shape {image.shape}")
-        if not image.dtype.isnative:  # big-endian data: read in this machine's byte order
-            image = image.astype(image.dtype.newbyteorder("="))
-        if image.dtype not in _NUMPY_IMAGE_DTYPES:
+        # any byte order (geomaug.warp's numpy view reads big-endian data in this machine's)
+        if image.dtype not in _NUMPY_IMAGE_DTYPES and \
+                image.dtype.newbyteorder("=") not in _NUMPY_IMAGE_DTYPES:
             fail(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
         # read-only arrays are copied (an output may be the input itself); geomaug.warp's view
         # copies negative strides (img[..., ::-1], BGR to RGB)
