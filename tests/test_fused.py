@@ -178,7 +178,8 @@ def test_cpu_variants_are_bit_identical(rng, kind, border, interpolation, dtype)
     for C, B, H, W, oh, ow in ((3, 2, 40, 50, 37, 61), (3, 1, 23, 3, 9, 7), (3, 2, 5, 9, 20, 33),
                                (3, 1, 64, 64, 1, 16), (3, 2, 31, 29, 17, 25),
                                (1, 2, 30, 41, 29, 35), (1, 1, 2, 2, 5, 18),
-                               (4, 2, 19, 26, 23, 40), (3, 1, 2, 7, 17, 17)):
+                               (4, 2, 19, 26, 23, 40), (3, 1, 2, 7, 17, 17),
+                               (2, 2, 21, 30, 19, 27)):
         img = layout(random_image(rng, B, C, H, W, dtype), kind)
         mats = zoom_out_matrices(rng, B, H, W, oh, ow)
         mats[0] = random_affine(rng, 1, H, W, (oh, ow), scale=(1.0, 1.75))[0]  # mostly interior
@@ -464,6 +465,22 @@ def test_raw_op_checks_values_on_cpu():
         torch.ops.geomaug.augment(img, torch.eye(3, dtype=torch.float64)[None], 4, 4, 0, 0,
                                   [0.0] * 3, ops, torch.ones(1, 2, dtype=torch.float64), nan, 0,
                                   None, None, None)
+
+
+@needs_ext
+def test_raw_op_takes_an_infinite_mean_as_given(rng):
+    """Only NaN means 'measure the mean' in the kernel, as on the PyTorch path: +-inf (which the
+    transforms' previews can pass for an image holding inf) is a given mean there too."""
+    img = random_image(rng, 1, 3, 6, 7, torch.uint8)
+    eye = torch.eye(3, dtype=torch.float64)[None]
+    for mean in (math.inf, -math.inf):
+        means = torch.tensor([[math.nan, mean]], dtype=torch.float64)
+        args = (torch.tensor([[2, 2]]), torch.full((1, 2), 0.5, dtype=torch.float64), means)
+        got = torch.ops.geomaug.augment(img, eye, 6, 7, 0, 0, [0.0] * 3, *args, 0, None, None,
+                                        torch.float32)
+        want = fused.augment_reference(img, eye, (6, 7), torch.zeros(3, dtype=torch.float64),
+                                       *args, None, torch.float32)
+        assert torch.equal(got, want)
 
 
 def test_pytorch_path_when_no_extension(monkeypatch, rng):

@@ -252,8 +252,9 @@ def test_bgr_pipeline_equals_rgb_pipeline_flipped(rng):
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float64])
 def test_nested_compose_channel_order_reaches_its_colour_ops(rng, dtype):
-    """A nested Compose's channel_order is that of its ops (colour and Normalize alike), on the
-    fused path (uint8) and the step-by-step one (float64); the outer pipeline's stays RGB."""
+    """A nested Compose's channel_order is that of its ops (colour and Normalize alike), uint8
+    and float64 (step by step here: the outer brightness jitter is RGB, a second channel order);
+    the outer pipeline's stays RGB."""
     x = torch.from_numpy(rng.integers(0, 256, (2, 3, 14, 12)).astype(np.uint8)).to(dtype)
     x = x if dtype == torch.uint8 else x / 255
     ops = lambda order=None: [T.ColorJitter(0.4, 0.4, 0.4, 0.2, channel_order=order),  # noqa: E731
@@ -265,3 +266,27 @@ def test_nested_compose_channel_order_reaches_its_colour_ops(rng, dtype):
     for batch in (x, x[0]):
         assert torch.equal(nested(image=batch, seed=4)["image"],
                            declared(image=batch, seed=4)["image"])
+
+
+def test_nested_channel_order_on_the_fused_path(rng, monkeypatch):
+    """All colour ops and Normalize in one nested BGR Compose: one channel order, so the uint8
+    image takes the fused op, with BGR (as the same ops declared BGR one by one)."""
+    from geomaug.transforms import _apply
+
+    calls = []
+    real = _apply.fused_run
+    monkeypatch.setattr(_apply, "fused_run", lambda *a, **k: calls.append(k) or real(*a, **k))
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 14, 12)).astype(np.uint8))
+    nested = T.Compose([T.RandomAffine(20), T.Compose(
+        [T.ColorJitter(0.4, 0.4, 0.4, 0.2), T.RandomGrayscale(0.5), T.Normalize()],
+        channel_order="BGR")])
+    declared = T.Compose([T.RandomAffine(20), T.ColorJitter(0.4, 0.4, 0.4, 0.2, channel_order="BGR"),
+                          T.RandomGrayscale(0.5, channel_order="BGR"),
+                          T.Normalize(channel_order="BGR")])
+    rgb = T.Compose([T.RandomAffine(20), T.ColorJitter(0.4, 0.4, 0.4, 0.2), T.RandomGrayscale(0.5),
+                     T.Normalize()])
+    for batch in (x, x[0]):
+        got = nested(image=batch, seed=4)["image"]
+        assert torch.equal(got, declared(image=batch, seed=4)["image"])
+        assert not torch.equal(got, rgb(image=batch, seed=4)["image"])
+    assert [k["channel_order"] for k in calls[:2]] == ["BGR", "BGR"]

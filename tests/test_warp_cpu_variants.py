@@ -77,19 +77,21 @@ def test_variants_agree_bit_for_bit(rng, monkeypatch):
         for o in outs[1:]:
             assert torch.equal(o, outs[0])
     # float32: interleaved (HWC) and planar (CHW) rows of 1 to 4 channels, the 8-column loop and
-    # its scalar tail
+    # its scalar tail (89 = 11 blocks + 1; rows ending in a full block: below)
     srcf = src.float() / 255
-    wide = torch.cat([srcf, srcf[:, :1] * 0.5], 1)
+    wide = torch.cat([srcf, srcf[:, :1] * 0.5], 1).contiguous(memory_format=torch.channels_last)
+    two = srcf[:, :2].contiguous(memory_format=torch.channels_last)
     for f, fill in ((srcf, fill), (srcf.contiguous(), fill), (wide, torch.arange(4.0)),
-                    (wide.contiguous(memory_format=torch.channels_last), torch.arange(4.0)),
-                    (srcf[:, :1].contiguous(), fill[:1])):
+                    (wide.contiguous(), torch.arange(4.0)), (two, fill[:2]),
+                    (two.contiguous(), fill[:2]), (srcf[:, :1].contiguous(), fill[:1])):
         outs = [run_op(monkeypatch, isa, f, M, (101, 89), 0, fill, "constant") for isa in ISAS]
         for o in outs[1:]:
             assert torch.equal(o, outs[0])
 
 
 def test_hwc_rows_ending_at_the_last_column_do_not_spill(rng, monkeypatch):
-    """A C=3 row's last pixel stores exactly 3 bytes: the next row (another thread's) is intact."""
+    """A C=3 row's last pixel stores exactly 3 bytes (uint8) or 3 floats (float32): the next row
+    (another thread's) is intact."""
     torch.set_num_threads(max(2, torch.get_num_threads()))
     src = torch.from_numpy(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).permute(2, 0, 1)[None]
     M = torch.tensor([[[0.5, 0, 0], [0, 0.5, 0], [0, 0, 1]]], dtype=torch.float64)  # all interior
@@ -99,6 +101,13 @@ def test_hwc_rows_ending_at_the_last_column_do_not_spill(rng, monkeypatch):
                      (10, 10), 0, fill, "constant")
         ref = warp_reference(src, M, (10, 10), "bilinear", fill)
         assert (out.int() - ref.int()).abs().max() <= 1
+    # float32: rows of two full 8-column blocks, the second ending the row (three floats stored
+    # for its last pixel, not four)
+    srcf = torch.from_numpy(rng.random((40, 40, 3), dtype=np.float32)).permute(2, 0, 1)[None]
+    for isa in ISAS:
+        out = run_op(monkeypatch, isa, srcf, M, (10, 16), 0, fill, "constant")
+        ref = warp_reference(srcf, M, (10, 16), "bilinear", fill)
+        assert (out - ref).abs().max() <= 1e-6
 
 
 # ---- nearest: the interior span loops (chunks of 512 columns, 4/8/16 lanes, packed offsets) ---

@@ -72,7 +72,7 @@ Prepared prepare_augment(const at::Tensor& image, const at::Tensor& matrix, int6
                     "geomaug::augment: color_ops codes must be 0..5, got ", code);
         TORCH_CHECK(code <= kBrightness || C == 1 || C == 3, "geomaug::augment: colour op ",
                     code, " needs 1 or 3 channels, got ", C);
-        n_measured += code == kContrast && !is_finite(m[b * S + k]);
+        n_measured += code == kContrast && is_nan(m[b * S + k]);
       }
       TORCH_CHECK(n_measured <= 1, "geomaug::augment: at most one contrast mean per sample can "
                   "be measured in the kernel (NaN in contrast_means), sample ", b, " has ",

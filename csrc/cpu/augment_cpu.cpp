@@ -64,7 +64,7 @@ struct Job {
 // Sources the SIMD variants resample bilinearly N pixels at a time (32-bit offsets): uint8 with 3
 // interleaved channels (numpy HWC, channels-last) or rows of single bytes per channel (CHW, (H, W)
 // arrays); float32 in planar rows (CHW, (H, W)) or with interleaved channels (HWC,
-// channels-last), any C, read as pairs of adjacent floats.
+// channels-last), C <= 4 (the op's limit), read as pairs of adjacent floats.
 enum SimdLayout : int {
   kOther = 0, kInterleaved3 = 1, kPlanar = 2, kFloatPlanar = 3, kFloatInterleaved = 4
 };
@@ -398,8 +398,9 @@ struct V {
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")
 #endif
 namespace avx512 {
-// The 8 bytes at plane + a and at plane + b.
-inline __m128i pair8(const uint8_t* plane, int32_t a, int32_t b) {
+// The 8 bytes at plane + a and at plane + b (element offsets).
+template <typename T>
+inline __m128i pair8(const T* plane, int32_t a, int32_t b) {
   int64_t u, v;
   std::memcpy(&u, plane + a, 8);
   std::memcpy(&v, plane + b, 8);
@@ -495,18 +496,13 @@ struct V {
     alignas(64) int32_t buf[16];
     _mm512_store_si512(buf, off);
     const int32_t* e = through_memory(buf);
-    auto two = [&](int j) {  // the pairs of lanes j and j + 1
-      int64_t u, v;
-      std::memcpy(&u, base + e[j], 8);
-      std::memcpy(&v, base + e[j + 1], 8);
-      return _mm_insert_epi64(_mm_cvtsi64_si128(u), v, 1);
-    };
     __m512i h[2];
     for (int k = 0; k < 2; ++k) {
-      const int j = 8 * k;
+      const int32_t* o = e + 8 * k;
       h[k] = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_set_m128i(two(j + 2), two(j))),
-          _mm256_set_m128i(two(j + 6), two(j + 4)), 1);
+          _mm512_castsi256_si512(
+              _mm256_set_m128i(pair8(base, o[2], o[3]), pair8(base, o[0], o[1]))),
+          _mm256_set_m128i(pair8(base, o[6], o[7]), pair8(base, o[4], o[5])), 1);
     }
     const __m512i even =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -803,7 +799,7 @@ void augment_cpu(const T* src, O* dst, const AugmentShape& s, const double* matr
   const bool offsets32 = extent < (int64_t(1) << 31) - 64 && s.s_h >= 0 && s.s_w >= 0 &&
                          s.s_c >= 0;
   // float32: pairs of adjacent floats per tap row (resample_row); other strides per pixel.
-  if (std::is_same_v<T, float> && offsets32) {
+  if (std::is_same_v<T, float> && offsets32 && s.C <= 4) {
     if (s.s_w == 1) layout = kFloatPlanar;  // CHW, (H, W)
     else if (s.s_c == 1 && s.s_w == s.C) layout = kFloatInterleaved;  // HWC, channels-last
   }

@@ -1,7 +1,7 @@
 // Scattered loads shared by the AVX2 / AVX-512 row loops of the fused augment kernel
 // (augment_cpu.cpp) and of the warp kernel (warp_cpu_simd.cpp).
 #pragma once
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 #include <cstdint>

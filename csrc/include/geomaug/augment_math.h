@@ -38,7 +38,7 @@ GEOMAUG_HD ColorStep make_color_step(int op, double factor, double mean) {
     s.a = f;
   } else if (op == kContrast) {
     s.a = f;
-    s.measured = !is_finite(mean);
+    s.measured = is_nan(mean);  // NaN: measured in the pass; +-inf a given mean, as in PyTorch
     s.b = s.measured ? 0.f : (1.f - f) * static_cast<float>(mean);
   } else if (op == kSaturation) {
     s.a = f;

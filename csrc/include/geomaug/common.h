@@ -36,6 +36,7 @@ template <> struct Epsilon<float> { static constexpr double value = 1.1920928955
 template <> struct Epsilon<double> { static constexpr double value = 2.220446049250313e-16; };
 
 GEOMAUG_HD bool is_finite(double v) { return v - v == 0.0; }  // false for NaN and +-inf
+GEOMAUG_HD bool is_nan(double v) { return v != v; }
 
 // Round half to even, as torch.round / grid_sample's nearest mode do.  On the host without
 // SSE4.1 std::nearbyint is a library call per value; adding and subtracting 2^23 with v's sign
