@@ -107,7 +107,10 @@ def test_random_pipelines_keep_targets_registered(rng, one_thread):
         ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
         spts = G.map_points(torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(B, -1, 2), inv).reshape(B, h, w, 2)
         inside = (spts[..., 0] >= 0) & (spts[..., 0] <= W - 1) & (spts[..., 1] >= 0) & (spts[..., 1] <= H - 1)
-        tie = ((sx - sx.floor() - 0.5).abs() < 1e-6) | ((sy - sy.floor() - 0.5).abs() < 1e-6)
+        # (a mask's nearest warp maps points in float32, as the kernel's integer types do: its
+        # coordinates, below 24 here, carry errors of a few 1e-6; seed 397112922 had one 1.04e-6
+        # from a tie)
+        tie = ((sx - sx.floor() - 0.5).abs() < 1e-4) | ((sy - sy.floor() - 0.5).abs() < 1e-4)
         sel = inside & ~tie
         expect = label_of(torch.floor(sx + 0.5), torch.floor(sy + 0.5)).to(torch.int64)
         assert torch.equal(omask[sel], expect[sel]), n
