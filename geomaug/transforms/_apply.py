@@ -102,8 +102,6 @@ def _image(ctx, img: torch.Tensor, size, settings, plan=None):
     fill = settings["fill"]
     if isinstance(fill, (list, tuple)) and len(fill) not in (1, C):
         fail(f"fill must be a number or one value per channel ({C}), got {len(fill)} values")
-    if img.dtype == torch.uint8:  # held to uint8's range on every path (the step-by-step one
-        fused_fill(fill, C, img.dtype)  # resamples a float copy): checked, cached
     warp = dict(interpolation=settings["interpolation"], fill=fill, border=settings["border"])
     if not ctx.colors and ctx.normalize is None:
         if ctx.stage == 0:
@@ -112,6 +110,8 @@ def _image(ctx, img: torch.Tensor, size, settings, plan=None):
     plan = (plan or fused_plan)(ctx, img, settings)
     if plan is not None:  # one pass of the fused op (kernel or its PyTorch path)
         return fused_run(img, size=size, **plan), ctx.normalize is not None
+    if img.dtype == torch.uint8:  # held to uint8's range here too, as geomaug.warp and the
+        fused_fill(fill, C, img.dtype)  # fused op hold it (this path resamples a float copy)
     work = torch.float64 if img.dtype == torch.float64 else torch.float32
     x = img.to(work)
     means = _preview_means(ctx, x, settings, bound)
